@@ -1,0 +1,71 @@
+"""The HTTP application: settings and database in, thin routers over the capabilities."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from vigila import __version__
+from vigila.access import Authenticator, hasher
+from vigila.api import problems
+from vigila.api.deps import Installation
+from vigila.api.middleware import BodyLimit, Metrics
+from vigila.api.routes_audit import router as audit_router
+from vigila.api.routes_auth import router as auth_router
+from vigila.api.routes_registry import router as registry_router
+from vigila.api.routes_system import device_counts
+from vigila.api.routes_system import router as system_router
+from vigila.api.routes_users import router as users_router
+from vigila.core import EventBus, Settings
+from vigila.store import Database, upgrade
+
+
+class _DeviceGauge(Collector):
+    def __init__(self, inst: Installation) -> None:
+        self.inst = inst
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily("vigila_devices", "registered devices",
+                                   labels=["kind", "status"])
+        for (kind, status), n in device_counts(self.inst).items():
+            family.add_metric([kind, status], n)
+        yield family
+
+
+def create_app(settings: Settings, db: Database | None = None, *, migrate: bool = True) -> FastAPI:
+    db = db or Database(settings.database_url)
+    if migrate:
+        upgrade(db)
+    registry = CollectorRegistry()
+    inst = Installation(settings=settings, db=db, auth=Authenticator(db, settings),
+                        hasher=hasher(settings), bus=EventBus(), metrics=registry)
+    registry.register(_DeviceGauge(inst))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="Vigila",
+        version=__version__,
+        description="Videosorveglianza urbana e lettura targhe — API. "
+                    "Every endpoint but /api/health needs a session (POST /api/auth/login). "
+                    "Reading personal data needs the headers Vigila-Purpose and Vigila-Reference.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.vigila = inst
+    problems.install(app)
+    for router in (system_router, auth_router, registry_router, users_router, audit_router):
+        app.include_router(router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Metrics, registry=registry)
+    return app

@@ -1,0 +1,63 @@
+"""What a request handler needs: the installation's state, the actor, the purpose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from argon2 import PasswordHasher
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry
+
+from vigila.access import Authenticator, Principal, Purpose
+from vigila.core import EventBus, Settings, Unauthenticated
+from vigila.store import Database
+
+
+@dataclass
+class Installation:
+    settings: Settings
+    db: Database
+    auth: Authenticator
+    hasher: PasswordHasher
+    bus: EventBus
+    metrics: CollectorRegistry
+
+
+def installation(request: Request) -> Installation:
+    state: Installation = request.app.state.vigila
+    return state
+
+
+_bearer = HTTPBearer(auto_error=False, description="the token from POST /api/auth/login")
+
+
+def client_of(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def principal(
+    request: Request,
+    creds: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    inst: Installation = Depends(installation),
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+        raise Unauthenticated("log in first: Authorization: Bearer <token>")
+    return inst.auth.resolve(creds.credentials, client_of(request))
+
+
+def bearer_token(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
+    if creds is None:
+        raise Unauthenticated("log in first: Authorization: Bearer <token>")
+    return creds.credentials
+
+
+def purpose(
+    vigila_purpose: str | None = Header(
+        default=None, description="why personal data is read (percent-encoded UTF-8)"),
+    vigila_reference: str | None = Header(
+        default=None, description="the case, file or request reference"),
+) -> Purpose:
+    """Personal data is read only with a stated purpose; headers carry it percent-encoded."""
+    return Purpose.parse(unquote(vigila_purpose or ""), unquote(vigila_reference or ""))

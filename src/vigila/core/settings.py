@@ -1,0 +1,46 @@
+"""Settings from the environment (VIGILA_*), with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    session_hours: int = 8  # one control-room shift
+    max_body_bytes: int = 20 * 1024 * 1024
+    login_max_failures: int = 5
+    login_lock_seconds: int = 60  # doubles with each further failure
+    login_lock_max_seconds: int = 900
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(os.environ.get("VIGILA_DATA_DIR", "data")).resolve()
+        url = os.environ.get("VIGILA_DATABASE_URL") or f"sqlite:///{data_dir / 'vigila.db'}"
+        return cls(
+            data_dir=data_dir,
+            database_url=url,
+            session_hours=_int("VIGILA_SESSION_HOURS", 8),
+            max_body_bytes=_int("VIGILA_MAX_BODY_BYTES", 20 * 1024 * 1024),
+            login_max_failures=_int("VIGILA_LOGIN_MAX_FAILURES", 5),
+            login_lock_seconds=_int("VIGILA_LOGIN_LOCK_SECONDS", 60),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
