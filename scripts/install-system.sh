@@ -11,7 +11,9 @@ set -euo pipefail
 # Requirements table: "<check> <debian-package>", one entry per line.
 #
 # <check> is a comma-separated list of alternatives; the requirement is met
-# when any alternative is found.  An alternative containing "/" is a path
+# when any alternative is found.  "py:MODULE" is a module the Python found
+# below must import (Debian splits venv/ensurepip into python3-venv).
+# An alternative containing "/" is a path
 # (shell globs allowed) that must be an executable file; anything else is a
 # command name looked up on PATH.
 #
@@ -19,12 +21,14 @@ set -euo pipefail
 # (with "-", "." and "+" in the package name replaced by "_").
 # ---------------------------------------------------------------------------
 REQUIREMENTS=(
+    "py:ensurepip                               python3-venv"
     "initdb,/usr/lib/postgresql/*/bin/initdb    postgresql"
     "ffmpeg                                     ffmpeg"
     "mosquitto,/usr/sbin/mosquitto              mosquitto"
 )
 
 MIN_PYTHON="3.11"
+PYTHON=""
 DROPIN_DIR=/etc/postgresql-common/createcluster.d
 DROPIN_FILE="$DROPIN_DIR/50-vigila-no-main-cluster.conf"
 POLICY_RC=/usr/sbin/policy-rc.d
@@ -45,7 +49,8 @@ if sys.version_info < (3, 11):
     sys.exit(1)
 print("%d.%d.%d" % sys.version_info[:3])
 ' 2>/dev/null); then
-            printf '%-12s present (%s %s)\n' python "$(command -v "$candidate")" "$version"
+            PYTHON=$(command -v "$candidate")
+            printf '%-12s present (%s %s)\n' python "$PYTHON" "$version"
             return 0
         fi
     done
@@ -61,7 +66,9 @@ is_present() {
     local alternatives alt match
     IFS=',' read -r -a alternatives <<<"$1"
     for alt in "${alternatives[@]}"; do
-        if [[ "$alt" == */* ]]; then
+        if [[ "$alt" == py:* ]]; then
+            "$PYTHON" -c "import ${alt#py:}" >/dev/null 2>&1 && return 0
+        elif [[ "$alt" == */* ]]; then
             # Unquoted on purpose: expand globs such as /usr/lib/postgresql/*/bin/initdb.
             for match in $alt; do
                 [[ -f "$match" && -x "$match" ]] && return 0

@@ -1,0 +1,435 @@
+"""The command line: `vigila --help`."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+
+from vigila import __version__, registry
+from vigila.access import Principal, Purpose, Role, audit, hasher, users
+from vigila.core import Settings, VigilaError
+from vigila.registry.service import field_errors
+from vigila.store import Database, current_revision, head_revision, upgrade
+
+app = typer.Typer(help="Vigila: videosorveglianza urbana e lettura targhe.",
+                  no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+agency_app = typer.Typer(help="Agencies (forces and authorities).", no_args_is_help=True)
+zone_app = typer.Typer(help="Zones (GeoJSON polygons).", no_args_is_help=True)
+device_app = typer.Typer(help="Devices: cameras, plate readers, recording servers.",
+                         no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+for sub, name in ((db_app, "db"), (audit_app, "audit"), (agency_app, "agency"),
+                  (zone_app, "zone"), (device_app, "device"), (user_app, "user")):
+    app.add_typer(sub, name=name)
+
+T = TypeVar("T")
+
+
+def _console() -> Principal:
+    return Principal.console(getpass.getuser())
+
+
+def _open() -> tuple[Settings, Database]:
+    settings = Settings.from_env()
+    db = Database(settings.database_url)
+    upgrade(db)
+    return settings, db
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Domain errors become a message and exit status 2, not a traceback."""
+    try:
+        yield
+    except VigilaError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        for e in exc.errors[:50]:
+            where = f"row {e.row}, " if e.row is not None else ""
+            typer.echo(f"  {where}{e.field}: {e.message}", err=True)
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        typer.echo("error: invalid input", err=True)
+        for e in field_errors(exc):
+            typer.echo(f"  {e.field}: {e.message}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _pairs(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE arguments; an empty value means none."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            typer.echo(f"error: expected KEY=VALUE, got {item!r}", err=True)
+            raise typer.Exit(2)
+        out[key.strip()] = value if value != "" else None
+    return out
+
+
+def _print(obj: BaseModel | dict[str, Any] | list[Any]) -> None:
+    if isinstance(obj, BaseModel):
+        typer.echo(obj.model_dump_json(indent=2))
+    else:
+        typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def _run(action: Callable[[Settings, Database, Principal], T]) -> T:
+    settings, db = _open()
+    try:
+        with _errors():
+            return action(settings, db, _console())
+    finally:
+        db.dispose()
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
+    """Serve the HTTP API (migrations are applied first)."""
+    import uvicorn
+
+    settings, db = _open()
+    db.dispose()
+    typer.echo(f"Vigila {__version__} on http://{host}:{port}/api/docs ({settings.database_url})")
+    uvicorn.run("vigila.api.asgi:app", host=host, port=port, workers=workers,
+                proxy_headers=False, log_level="info")
+
+
+@app.command()
+def demo(host: str = "127.0.0.1", port: int = 8000,
+         serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True) -> None:
+    """Load the illustrative sample city (once) and serve the API."""
+    from vigila.sim.demo import banner, load_sample_city
+
+    settings, db = _open()
+    with _errors():
+        creds = load_sample_city(db, hasher(settings), settings.data_dir, _console())
+    db.dispose()
+    typer.echo(banner(f"http://{host}:{port}", creds, settings.database_url))
+    if serve_api:
+        serve(host=host, port=port, workers=1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    settings, db = _open()
+    typer.echo(f"database at revision {current_revision(db)} (head {head_revision()})")
+    db.dispose()
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision without changing anything."""
+    settings = Settings.from_env()
+    db = Database(settings.database_url)
+    typer.echo(f"{current_revision(db)} (head {head_revision()})")
+    db.dispose()
+
+
+@audit_app.command("verify")
+def audit_verify(
+    file: Annotated[Path | None, typer.Option(help="verify a JSON Lines export instead")] = None,
+    expect_head: Annotated[str | None, typer.Option(
+        help="SEQ:HASH recorded earlier with `vigila audit head`")] = None,
+) -> None:
+    """Check the hash chain; exit 1 and name the first broken entry if it was tampered with."""
+    if file is not None:
+        with file.open(encoding="utf-8") as fh:
+            verdict = audit.verify_jsonl(fh)
+    else:
+        expect = None
+        if expect_head:
+            seq, _, digest = expect_head.partition(":")
+            if not seq.isdigit() or len(digest) != 64:
+                typer.echo("error: --expect-head is SEQ:HASH", err=True)
+                raise typer.Exit(2)
+            expect = (int(seq), digest)
+
+        def check(_: Settings, db: Database, who: Principal) -> audit.Verdict:
+            with db.write() as conn:
+                v = audit.verify(conn, expect)
+                audit.record(conn, who, "audit.verify", "audit",
+                             outcome="ok" if v.ok else "broken",
+                             detail={"entries": v.entries, "broken_seq": v.broken_seq})
+            return v
+
+        verdict = _run(check)
+    if verdict.ok:
+        typer.echo(f"audit chain intact: {verdict.entries} entries, head {verdict.head_seq}:"
+                   f"{verdict.head_hash}")
+        return
+    typer.echo(f"AUDIT CHAIN BROKEN at entry {verdict.broken_seq}: {verdict.reason} "
+               f"({verdict.entries} entries verified before it)", err=True)
+    raise typer.Exit(1)
+
+
+@audit_app.command("head")
+def audit_head() -> None:
+    """Print SEQ:HASH of the newest entry, to record outside the system."""
+    def head(_: Settings, db: Database, __: Principal) -> tuple[int, str]:
+        with db.read() as conn:
+            return audit.head(conn)
+
+    seq, digest = _run(head)
+    typer.echo(f"{seq}:{digest}")
+
+
+@audit_app.command("export")
+def audit_export(
+    purpose: Annotated[str, typer.Option(help="why the log is exported")],
+    reference: Annotated[str, typer.Option(help="case or request reference")],
+    out: Annotated[Path, typer.Option(help="JSON Lines file to write")],
+    recipient: Annotated[str | None, typer.Option(help="to whom it goes")] = None,
+) -> None:
+    """Export the log as JSON Lines (hashes included); the export itself is logged."""
+    def export(_: Settings, db: Database, who: Principal) -> int:
+        why = Purpose.parse(purpose, reference)
+        q = audit.AuditQuery()
+        with db.write() as conn:
+            audit.record(conn, who, "audit.export", "audit", purpose=why, recipient=recipient)
+        count = 0
+        tmp = out.with_suffix(out.suffix + ".part")
+        with db.read() as conn, tmp.open("w", encoding="utf-8") as fh:
+            for line in audit.export_jsonl(conn, q):
+                fh.write(line)
+                count += 1
+        tmp.replace(out)
+        return count
+
+    typer.echo(f"{_run(export)} entries written to {out}")
+
+
+@agency_app.command("list")
+def agency_list() -> None:
+    """List agencies."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        with db.read() as conn:
+            for a in registry.list_agencies(conn, who):
+                typer.echo(f"{a.id:<24} {a.kind.value:<22} {a.name}")
+    _run(run)
+
+
+@agency_app.command("create")
+def agency_create(agency_id: str, name: str, kind: registry.AgencyKind) -> None:
+    """Register an agency."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        with db.write() as conn:
+            _print(registry.create_agency(conn, who, registry.AgencyIn(
+                id=agency_id, name=name, kind=kind)))
+    _run(run)
+
+
+@zone_app.command("list")
+def zone_list() -> None:
+    """List zones."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        with db.read() as conn:
+            for z in registry.list_zones(conn, who):
+                typer.echo(f"{z.id:<28} {z.kind.value:<10} {z.name}")
+    _run(run)
+
+
+@zone_app.command("import")
+def zone_import(file: Path) -> None:
+    """Create zones from a GeoJSON FeatureCollection (properties: id, name, kind); all or none."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        doc = json.loads(file.read_bytes().decode("utf-8-sig"))
+        features = doc.get("features") if isinstance(doc, dict) else None
+        if not isinstance(features, list):
+            raise VigilaError("expected a GeoJSON FeatureCollection")
+        with db.write() as conn:
+            for n, f in enumerate(features, start=1):
+                try:
+                    data = registry.ZoneIn.model_validate(
+                        {**(f.get("properties") or {}), "geometry": f.get("geometry")})
+                    registry.create_zone(conn, who, data)
+                except (VigilaError, ValidationError) as exc:
+                    raise VigilaError(f"feature {n}: {exc}; nothing imported") from exc
+        typer.echo(f"{len(features)} zones imported")
+    _run(run)
+
+
+@zone_app.command("export")
+def zone_export() -> None:
+    """Print zones as a GeoJSON FeatureCollection."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        with db.read() as conn:
+            _print(registry.zones_geojson(registry.list_zones(conn, who)))
+    _run(run)
+
+
+@device_app.command("list")
+def device_list(
+    kind: registry.DeviceKind | None = None,
+    zone: Annotated[str | None, typer.Option(help="zone id")] = None,
+    status: registry.DeviceStatus | None = None,
+    include_retired: bool = False,
+) -> None:
+    """List devices."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        flt = registry.DeviceFilter(kind=kind, zone_id=zone, status=status,
+                                    include_retired=include_retired)
+        with db.read() as conn:
+            for d in registry.iter_devices(conn, who, flt):
+                typer.echo(f"{d.id:<12} {d.kind.value:<17} {d.status.value:<12} "
+                           f"{d.zone_id or '-':<24} {d.name}")
+    _run(run)
+
+
+@device_app.command("get")
+def device_get(device_id: str) -> None:
+    """Show one device as JSON."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        with db.read() as conn:
+            _print(registry.get_device(conn, who, device_id))
+    _run(run)
+
+
+@device_app.command("create")
+def device_create(fields: Annotated[list[str], typer.Argument(
+        help="KEY=VALUE, e.g. id=CAM-1 kind=camera name='Via Roma' lat=43.88 lon=11.09 "
+             "agency_id=pl-prato")]) -> None:
+    """Register a device."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        data = registry.DeviceIn.model_validate(_pairs(fields))
+        with db.write() as conn:
+            _print(registry.create_device(conn, who, data))
+    _run(run)
+
+
+@device_app.command("update")
+def device_update(device_id: str, fields: Annotated[list[str], typer.Argument(
+        help="KEY=VALUE to change; KEY= clears it")]) -> None:
+    """Change a device's fields."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        patch = registry.DevicePatch.model_validate(_pairs(fields))
+        with db.write() as conn:
+            _print(registry.update_device(conn, who, device_id, patch))
+    _run(run)
+
+
+@device_app.command("retire")
+def device_retire(device_id: str,
+                  reason: Annotated[str | None, typer.Option(help="why")] = None) -> None:
+    """Retire a device (kept for history, no longer active)."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        with db.write() as conn:
+            _print(registry.retire_device(conn, who, device_id, reason))
+    _run(run)
+
+
+@device_app.command("import")
+def device_import(
+    file: Path,
+    good_rows: Annotated[bool, typer.Option(
+        help="import the valid rows and report the rest (default: all or nothing)")] = False,
+) -> None:
+    """Import devices from CSV or GeoJSON (by extension); prints a per-row report."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        raw = file.read_bytes()
+        is_geo = file.suffix.lower() in (".geojson", ".json")
+        rows = registry.parse_geojson(raw) if is_geo else registry.parse_csv(raw)
+        with db.write() as conn:
+            report = registry.import_devices(conn, who, rows, good_rows=good_rows,
+                                             source=file.name)
+        for e in report.errors:
+            typer.echo(f"  row {e.get('row')}, {e['field']}: {e['message']}", err=True)
+        typer.echo(f"{report.rows} rows: {report.imported} imported, {report.rejected} rejected"
+                   + ("" if report.committed else " — nothing imported (use --good-rows)"))
+        if not report.committed:
+            raise typer.Exit(2)
+    _run(run)
+
+
+@device_app.command("export")
+def device_export(fmt: Annotated[str, typer.Option("--format", help="csv or geojson")] = "csv",
+                  out: Annotated[Path | None, typer.Option(help="file (default stdout)")] = None,
+                  include_retired: bool = False) -> None:
+    """Export devices as CSV (re-importable) or GeoJSON."""
+    if fmt not in ("csv", "geojson"):
+        typer.echo("error: --format is csv or geojson", err=True)
+        raise typer.Exit(2)
+
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        flt = registry.DeviceFilter(include_retired=include_retired)
+        with db.read() as conn:
+            items = list(registry.iter_devices(conn, who, flt))
+        text = (registry.devices_csv(items) if fmt == "csv" else
+                json.dumps(registry.devices_geojson(items), ensure_ascii=False, indent=1))
+        if out:
+            out.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    _run(run)
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    agency: Annotated[str, typer.Option(help="agency id")],
+    role: Annotated[list[Role], typer.Option(help="repeat for several roles")],
+    full_name: Annotated[str | None, typer.Option(help="defaults to the username")] = None,
+    zone: Annotated[list[str] | None, typer.Option(help="zone id granted; repeat")] = None,
+    all_zones: bool = False,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False,
+) -> None:
+    """Create a user (the password is asked for, or read from stdin)."""
+    password = (sys.stdin.readline().rstrip("\n") if password_stdin
+                else typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+    def run(settings: Settings, db: Database, who: Principal) -> None:
+        data = users.UserCreate(username=username, full_name=full_name or username,
+                                agency_id=agency, roles=role, all_zones=all_zones,
+                                zone_ids=zone or [], password=password)
+        with db.write() as conn:
+            _print(users.create(conn, who, data, hasher(settings)).model_dump(mode="json"))
+    _run(run)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        cursor = None
+        with db.read() as conn:
+            while True:
+                page = users.listing(conn, who, cursor, 500)
+                for u in page.items:
+                    scope = "all zones" if u.all_zones else ",".join(u.zone_ids) or "-"
+                    typer.echo(f"{u.id:>4} {u.username:<20} {'active' if u.active else 'disabled':<9}"
+                               f" {u.agency_id:<20} {','.join(u.roles):<24} {scope}")
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+    _run(run)
+
+
+@user_app.command("disable")
+def user_disable(user_id: int) -> None:
+    """Disable a user and end their sessions."""
+    def run(settings: Settings, db: Database, who: Principal) -> None:
+        with db.write() as conn:
+            users.update(conn, who, user_id, users.UserPatch(active=False), hasher(settings))
+        typer.echo(f"user {user_id} disabled")
+    _run(run)
+
+
+def main() -> None:
+    app()
