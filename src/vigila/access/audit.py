@@ -115,8 +115,8 @@ def verify_rows(rows: Iterable[dict[str, Any]], start: tuple[int, str] = (0, GEN
 
 def verify(conn: Connection, expect: tuple[int, str] | None = None) -> Verdict:
     """Verify the stored chain and, given a head recorded earlier, that it is still there."""
-    result = conn.execution_options(yield_per=2000).execute(
-        sa.select(audit_log).order_by(audit_log.c.seq)
+    result = conn.execute(
+        sa.select(audit_log).order_by(audit_log.c.seq).execution_options(yield_per=2000)
     )
     verdict = verify_rows(dict(r) for r in result.mappings())
     if not verdict.ok or expect is None:
@@ -193,8 +193,9 @@ def entries(conn: Connection, q: AuditQuery, limit: int) -> list[dict[str, Any]]
 
 def export_jsonl(conn: Connection, q: AuditQuery) -> Iterator[str]:
     """One JSON object a line, hashes included, so the DPO can re-verify offline."""
-    result = conn.execution_options(yield_per=2000).execute(
+    result = conn.execute(
         sa.select(audit_log).where(*_where(q)).order_by(audit_log.c.seq)
+        .execution_options(yield_per=2000)
     )
     for r in result.mappings():
         yield json.dumps(as_wire(r), ensure_ascii=False, sort_keys=True) + "\n"

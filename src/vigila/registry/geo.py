@@ -58,10 +58,10 @@ def check_zone_geometry(geometry: Any, field: str = "geometry") -> dict[str, Any
     if extra:
         raise InvalidInput.on(field, f"unexpected members: {', '.join(sorted(extra))}")
     geom = shape(geometry)
-    if geom.is_empty or geom.area == 0:
-        raise InvalidInput.on(field, "the polygon has no area")
     if not geom.is_valid:
         raise InvalidInput.on(field, f"invalid polygon: {explain_validity(geom)}")
+    if geom.is_empty or geom.area == 0:
+        raise InvalidInput.on(field, "the polygon has no area")
     return {"type": kind, "coordinates": coords}
 
 

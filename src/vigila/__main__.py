@@ -1,0 +1,3 @@
+from vigila.cli import main
+
+main()
