@@ -1,0 +1,55 @@
+"""Health, metrics, OpenAPI, and the purpose rule for personal data."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from conftest import World
+
+
+def test_health_is_open(world: World) -> None:
+    r = world.client.get("/api/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+    assert r.json()["database"] == world.db.dialect
+
+
+def test_metrics_are_prometheus_text(world: World) -> None:
+    world.client.get("/api/devices/CAM-A1", headers=world.headers("admin"))
+    r = world.client.get("/api/metrics", headers=world.headers("admin"))
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    # The route template, not the id, labels the request.
+    assert 'route="/api/devices/{device_id}",status="200"' in text
+    assert "CAM-A1" not in text
+    assert 'vigila_devices{kind="camera",status="active"} 4.0' in text
+    assert world.client.get("/api/metrics", headers=world.headers("operator")).status_code == 403
+
+
+def test_openapi_describes_problem_errors_and_auth(world: World) -> None:
+    spec = world.client.get("/api/openapi.json").json()
+    assert spec["info"]["title"] == "Vigila"
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert world.client.get("/api/nowhere").headers["content-type"] == "application/problem+json"
+
+
+def test_personal_data_needs_a_purpose(world: World) -> None:
+    h = world.headers("dpo")
+    r = world.client.get("/api/audit", headers=h)
+    assert r.status_code == 428
+    assert "Vigila-Purpose" in r.json()["detail"]
+    r = world.client.get("/api/audit", headers={**h, "Vigila-Purpose": "boh",
+                                                "Vigila-Reference": "RG 1/2026"})
+    assert r.status_code == 422 and r.json()["field"] == "Vigila-Purpose"
+    r = world.client.get("/api/audit", headers={**h, "Vigila-Purpose": "controllo accessi",
+                                                "Vigila-Reference": ""})
+    assert r.status_code == 422 and r.json()["field"] == "Vigila-Reference"
+    # Italian text travels percent-encoded in the header and is logged as written.
+    why = "verifica richiesta dell'autorità giudiziaria"
+    r = world.client.get("/api/audit?limit=1", headers={
+        **h, "Vigila-Purpose": quote(why), "Vigila-Reference": "Proc. 77/2026"})
+    assert r.status_code == 200
+    last = world.client.get("/api/audit?action=audit.read&limit=1000", headers={
+        **h, "Vigila-Purpose": quote(why), "Vigila-Reference": "Proc. 77/2026"}).json()["items"]
+    assert last[0]["purpose"] == why and last[0]["reference"] == "Proc. 77/2026"
