@@ -129,7 +129,7 @@ def demo(host: str = "127.0.0.1", port: int = 8000,
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations."""
-    settings, db = _open()
+    _settings, db = _open()
     typer.echo(f"database at revision {current_revision(db)} (head {head_revision()})")
     db.dispose()
 
@@ -413,8 +413,9 @@ def user_list() -> None:
                 page = users.listing(conn, who, cursor, 500)
                 for u in page.items:
                     scope = "all zones" if u.all_zones else ",".join(u.zone_ids) or "-"
-                    typer.echo(f"{u.id:>4} {u.username:<20} {'active' if u.active else 'disabled':<9}"
-                               f" {u.agency_id:<20} {','.join(u.roles):<24} {scope}")
+                    state = "active" if u.active else "disabled"
+                    typer.echo(f"{u.id:>4} {u.username:<20} {state:<9} {u.agency_id:<20} "
+                               f"{','.join(u.roles):<24} {scope}")
                 if not page.next_cursor:
                     break
                 cursor = page.next_cursor

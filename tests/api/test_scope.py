@@ -396,13 +396,13 @@ def test_scoped_admin_cannot_grant_zones_beyond_its_own(
         world: World, method: str, path: str, body: dict[str, Any]) -> None:
     """BUG: access/users.py create() and update() check users.write only, not that the
     zones granted lie within the actor's own; admin_a can widen its own scope to all."""
-    url = path.format(**{k: v for k, v in world.user_ids.items()})
+    url = path.format(**world.user_ids)
     r = world.client.request(method, url, json=body, headers=world.headers("admin_a"))
-    # What the attempt achieved, whatever it answered:
+    assert r.status_code in (403, 422), (
+        f"{method} {url} by admin_a answered {r.status_code}: {r.text}")
+    assert_problem(r, r.status_code)
+    # And nothing was granted:
     assert_problem(get(world, "admin_a", "/api/devices/CAM-B1"), 404)
     assert_problem(get(world, "operator_a", "/api/devices/CAM-B1"), 404)
     users = get(world, "admin", "/api/users").json()["items"]
     assert "ombra" not in {u["username"] for u in users}
-    assert r.status_code in (403, 422), (
-        f"{method} {url} by admin_a answered {r.status_code}: {r.text}")
-    assert_problem(r, r.status_code)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -39,7 +39,7 @@ def test_times_are_utc_in_and_out(db: Database) -> None:
     with db.read() as conn:
         back = conn.execute(sa.select(agencies.c.created_at)).scalar_one()
         earlier = conn.execute(sa.select(sa.func.count()).where(
-            agencies.c.created_at < datetime(2026, 1, 31, 8, 31, tzinfo=timezone.utc))).scalar()
+            agencies.c.created_at < datetime(2026, 1, 31, 8, 31, tzinfo=UTC))).scalar()
     assert back == at and back.utcoffset() == timedelta(0)
     assert earlier == 1
     with pytest.raises(sa.exc.StatementError, match="naive"), db.write() as conn:
@@ -49,7 +49,7 @@ def test_times_are_utc_in_and_out(db: Database) -> None:
 
 
 def test_a_failed_write_leaves_nothing(db: Database) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with pytest.raises(sa.exc.IntegrityError), db.write() as conn:
         conn.execute(agencies.insert().values(id="a-1", name="A", kind="other",
                                               created_at=now, updated_at=now))

@@ -89,7 +89,8 @@ def _load(conn: Connection, user_ids: list[int]) -> list[User]:
         roles.setdefault(uid, []).append(Role(role))
     zs: dict[int, list[str]] = {}
     for uid, zone in conn.execute(
-        sa.select(user_zones.c.user_id, user_zones.c.zone_id).where(user_zones.c.user_id.in_(user_ids))
+        sa.select(user_zones.c.user_id, user_zones.c.zone_id)
+        .where(user_zones.c.user_id.in_(user_ids))
     ):
         zs.setdefault(uid, []).append(zone)
     return [

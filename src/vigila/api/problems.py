@@ -55,7 +55,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail), str(exc.detail),
-                       "http-" + str(exc.status_code), headers=exc.headers)
+                       "http-" + str(exc.status_code),
+                       headers=dict(exc.headers) if exc.headers else None)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:

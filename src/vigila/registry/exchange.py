@@ -50,12 +50,14 @@ def parse_csv(raw: bytes) -> list[Row]:
             if len(rows) >= MAX_ROWS:
                 raise InvalidInput.on("file", f"at most {MAX_ROWS} rows per import")
             if len(cells) != len(header):
-                rows.append((number, FieldError("(row)", f"{len(cells)} cells; the header has {len(header)}", number)))
+                why = f"{len(cells)} cells; the header has {len(header)}"
+                rows.append((number, FieldError("(row)", why, number)))
                 continue
             rows.append((number, {h: c.strip() for h, c in zip(header, cells, strict=True)
                                   if c.strip() != ""}))
     except csv.Error as exc:
-        raise InvalidInput.on("file", f"not a readable CSV near row {reader.line_num}: {exc}") from exc
+        why = f"not a readable CSV near row {reader.line_num}: {exc}"
+        raise InvalidInput.on("file", why) from exc
     return rows
 
 
@@ -78,7 +80,8 @@ def parse_geojson(raw: bytes) -> list[Row]:
         props = feature.get("properties") or {}
         geom = feature.get("geometry") or {}
         if not isinstance(props, dict) or not isinstance(geom, dict):
-            rows.append((number, FieldError("(feature)", "properties and geometry must be objects", number)))
+            why = "properties and geometry must be objects"
+            rows.append((number, FieldError("(feature)", why, number)))
             continue
         coords = geom.get("coordinates")
         if geom.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:

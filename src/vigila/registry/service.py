@@ -42,7 +42,8 @@ from vigila.registry.models import (
 from vigila.registry.tables import agencies, devices, zones
 
 
-def field_errors(exc: ValidationError, prefix: str = "", row: int | None = None) -> list[FieldError]:
+def field_errors(exc: ValidationError, prefix: str = "",
+                 row: int | None = None) -> list[FieldError]:
     """Pydantic's errors as (field, message) pairs a person can act on."""
     out = []
     for err in exc.errors():
@@ -283,7 +284,8 @@ def _check_device(actor: Principal, d: dict[str, Any], refs: _Refs) -> list[Fiel
                                      f"no active recording server {server!r}"))
     if d.get("anpr_vendor") and kind not in PLATE_READING:
         errors.append(FieldError("anpr_vendor", f"only plate-reading devices, not a {kind.value}"))
-    if kind == DeviceKind.RECORDING_SERVER and (d.get("main_stream_url") or d.get("sub_stream_url")):
+    streams = d.get("main_stream_url") or d.get("sub_stream_url")
+    if kind == DeviceKind.RECORDING_SERVER and streams:
         errors.append(FieldError("main_stream_url", "a recording server has no stream"))
     if d.get("status") == DeviceStatus.RETIRED.value:
         errors.append(FieldError("status", "retire a device with the retire action"))
