@@ -53,3 +53,12 @@ def test_personal_data_needs_a_purpose(world: World) -> None:
     last = world.client.get("/api/audit?action=audit.read&limit=1000", headers={
         **h, "Vigila-Purpose": quote(why), "Vigila-Reference": "Proc. 77/2026"}).json()["items"]
     assert last[0]["purpose"] == why and last[0]["reference"] == "Proc. 77/2026"
+
+
+def test_api_docs_work_offline(world: World) -> None:
+    page = world.client.get("/api/docs")
+    assert page.status_code == 200
+    assert "/api/docs/static/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    js = world.client.get("/api/docs/static/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 500_000

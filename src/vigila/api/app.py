@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import swagger_ui
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -37,6 +42,20 @@ class _DeviceGauge(Collector):
         yield family
 
 
+def _docs(app: FastAPI) -> None:
+    """Swagger UI from the swagger-ui-py package, so the docs work with no internet."""
+    static = Path(swagger_ui.__file__).parent / "static"
+    app.mount("/api/docs/static", StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json", title="Vigila — API",
+            swagger_js_url="/api/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs/static/swagger-ui.css",
+            swagger_favicon_url="/api/docs/static/favicon-32x32.png")
+
+
 def create_app(settings: Settings, db: Database | None = None, *, migrate: bool = True) -> FastAPI:
     db = db or Database(settings.database_url)
     if migrate:
@@ -58,11 +77,12 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
                     "Every endpoint but /api/health needs a session (POST /api/auth/login). "
                     "Reading personal data needs the headers Vigila-Purpose and Vigila-Reference.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from local files
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.vigila = inst
+    _docs(app)
     problems.install(app)
     for router in (system_router, auth_router, registry_router, users_router, audit_router):
         app.include_router(router)
