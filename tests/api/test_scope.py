@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from conftest import PURPOSE, World, device
 from vigila.core.pagination import encode_cursor
@@ -191,40 +192,67 @@ def _is_text(param: dict[str, Any]) -> bool:
                and "$ref" not in o for o in options)
 
 
+def _sweep_slots(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p for p in params if p["in"] == "path" or (p["in"] == "query" and _is_text(p))]
+
+
 @pytest.mark.parametrize("who", ["operator_a", "admin_a"])
 def test_sweep_every_get_path_leaks_nothing(world: World, who: str) -> None:
     """Every GET in the OpenAPI document, with every zona-b id in every slot it can take.
 
     A response may echo the id the request named ("no device 'CAM-B1'"); what it may not
     do is tell more than the same request naming a missing id, nor name any other.
+    Server errors are answered (not raised) here, checked for leaks too, and reported last.
     """
+    client = TestClient(world.client.app, raise_server_exceptions=False)
+    headers = world.headers(who, **PURPOSE)
+
+    def fetch(path: str, slot: dict[str, Any] | None, value: str) -> tuple[httpx.Response, str]:
+        if slot is None:
+            return client.get(path, headers=headers), value
+        sent = encode_cursor(value) if slot["name"] == "cursor" else value
+        if slot["in"] == "path":
+            return client.get(path.replace("{" + slot["name"] + "}", sent), headers=headers), sent
+        return client.get(path, params={slot["name"]: sent}, headers=headers), sent
+
     paths = _get_paths(world)
     assert len(paths) >= 15  # the document was read
-    checked = 0
+    checked, crashed = 0, []
     for path, params in paths:
-        base = get(world, who, path)
-        assert base.status_code < 500, (path, base.text)
-        assert leaks(base.text + str(base.headers)) == [], path
-        slots = [p for p in params if p["in"] == "path" or (p["in"] == "query" and _is_text(p))]
-        for slot in slots:
+        base, _ = fetch(path, None, "")
+        assert leaks(base.text + str(base.headers)) == [], f"{who} GET {path}"
+        if base.status_code >= 500:
+            crashed.append(f"GET {path}")
+        for slot in _sweep_slots(params):
             for real in ZONE_B_IDS:
-                responses: list[tuple[httpx.Response, str]] = []
-                for value in (real, GHOST[real]):
-                    sent = encode_cursor(value) if slot["name"] == "cursor" else value
-                    if slot["in"] == "path":
-                        r = get(world, who, path.replace("{" + slot["name"] + "}", sent))
-                    else:
-                        r = get(world, who, path, **{slot["name"]: sent})
-                    responses.append((r, sent))
-                (r, sent), (ghost, ghost_sent) = responses
+                (r, sent), (ghost, ghost_sent) = fetch(path, slot, real), fetch(path, slot,
+                                                                                GHOST[real])
                 where = f"{who} GET {path} {slot['name']}={real}"
-                assert r.status_code < 500, (where, r.text)
                 assert leaks((r.text + str(r.headers)).replace(sent, "<ID>")) == [], where
                 assert r.status_code == ghost.status_code, where
                 assert r.text.replace(sent, "<ID>") == ghost.text.replace(ghost_sent, "<ID>"), \
                     where
+                if r.status_code >= 500:
+                    crashed.append(f"{where} -> {r.status_code}")
                 checked += 1
     assert checked >= 60
+    assert crashed == [], f"server errors: {crashed}"
+
+
+def test_audit_answers_a_foreign_cursor_with_422(world: World) -> None:
+    """BUG: api/routes_audit.py audit_query does int(decode_cursor(cursor)); a cursor that
+    holds a string (as /api/devices issues) raises ValueError -> 500, before any permission
+    check, for any logged-in user. Expected 422 naming the field cursor."""
+    client = TestClient(world.client.app, raise_server_exceptions=False)
+    cursor = get(world, "dpo", "/api/devices", limit=1).json()["next_cursor"]
+    assert cursor
+    for who in ("dpo", "operator_a"):
+        r = client.get("/api/audit", params={"cursor": cursor},
+                       headers=world.headers(who, **PURPOSE))
+        assert r.status_code == 422, f"GET /api/audit?cursor=<a devices cursor> as {who}: " \
+                                     f"{r.status_code} {r.text}"
+        body = assert_problem(r, 422)
+        assert body["field"] == "cursor"
 
 
 # --- users with no zones, and with no registry rights ----------------------
@@ -280,7 +308,8 @@ def test_scoped_admin_cannot_touch_another_zone(world: World) -> None:
     before = get(world, "admin", "/api/zones/zona-b").json()
     assert_problem(world.client.patch("/api/zones/zona-b", json={"name": "Presa"}, headers=h),
                    404)
-    assert_problem(world.client.delete("/api/zones/zona-b", headers=h), 404)
+    # Removing zones is for users with every zone, whichever zone it is.
+    assert_problem(world.client.delete("/api/zones/zona-b", headers=h), 403)
     assert get(world, "admin", "/api/zones/zona-b").json() == before
 
 
@@ -321,7 +350,7 @@ def test_scoped_admin_cannot_import_into_another_zone(world: World) -> None:
     r = import_csv(world, "admin_a", text)
     body = assert_problem(r, 422)
     assert body["errors"] == [{"field": "zone_id", "row": 3,
-                               "message": "outside the zones granted to you"}]
+                               "message": "no zone 'zona-b' among yours"}]
     assert "row 3" in body["detail"] and "zone_id" in body["detail"]
     for device_id in ("CAM-A5", "CAM-B5", "CAM-A6"):  # all or nothing
         assert admin_view(world, device_id).status_code == 404, device_id
@@ -384,14 +413,13 @@ ESCALATIONS: list[tuple[str, str, dict[str, Any]]] = [
                             "roles": ["operator"], "zone_ids": ["zona-b"],
                             "password": "correct horse battery staple"}),
     ("PATCH", "/api/users/{admin_a}", {"all_zones": True}),
-    ("PATCH", "/api/users/{admin_a}", {"zone_ids": ["zona-a", "zona-b"]}),
     ("PATCH", "/api/users/{operator_a}", {"zone_ids": ["zona-b"]}),
 ]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ESCALATIONS,
                          ids=["create-all-zones", "create-zona-b", "self-all-zones",
-                              "self-add-zona-b", "grant-zona-b"])
+                              "grant-zona-b"])
 def test_scoped_admin_cannot_grant_zones_beyond_its_own(
         world: World, method: str, path: str, body: dict[str, Any]) -> None:
     """BUG: access/users.py create() and update() check users.write only, not that the
