@@ -66,6 +66,9 @@ class Purpose:
                 "reading personal data needs a stated purpose: send the headers "
                 "Vigila-Purpose (why) and Vigila-Reference (case or request reference)"
             )
+        for header, value in (("Vigila-Purpose", text), ("Vigila-Reference", reference)):
+            if "\x00" in value:  # percent-encoded %00; no database text can hold it
+                raise InvalidInput.on(header, "must not contain the NUL character (U+0000)")
         if len(text) < 5:
             raise InvalidInput.on("Vigila-Purpose", "state the purpose in at least 5 characters")
         if len(text) > 1000:

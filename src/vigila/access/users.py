@@ -15,14 +15,18 @@ from vigila.access.principal import Principal
 from vigila.access.roles import Permission, Role
 from vigila.access.sessions import check_password_policy, revoke_all
 from vigila.access.tables import user_roles, user_zones, users
-from vigila.core.errors import Conflict, InvalidInput, NotFound
+from vigila.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from vigila.core.pagination import Page, check_limit, decode_cursor, encode_cursor
+from vigila.core.text import NoNul
 from vigila.core.timeutil import utcnow
 from vigila.registry.tables import agencies, zones
 
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}$", max_length=254)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
+                 NoNul]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}$", max_length=254),
+                  NoNul]
+AgencyRef = Annotated[str, StringConstraints(min_length=1, max_length=64), NoNul]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 ZoneId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 
@@ -32,7 +36,7 @@ class UserCreate(BaseModel):
     username: Username
     full_name: Name
     email: Email | None = None
-    agency_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    agency_id: AgencyRef
     roles: list[Role] = Field(min_length=1, max_length=len(Role))
     all_zones: bool = False
     zone_ids: list[ZoneId] = Field(default_factory=list, max_length=500)
@@ -43,7 +47,7 @@ class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     full_name: Name | None = None
     email: Email | None = None
-    agency_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    agency_id: AgencyRef | None = None
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=len(Role))
     all_zones: bool | None = None
     zone_ids: list[ZoneId] | None = Field(default=None, max_length=500)
@@ -116,7 +120,7 @@ def get(conn: Connection, actor: Principal, user_id: int) -> User:
 def listing(conn: Connection, actor: Principal, cursor: str | None, limit: int) -> Page[User]:
     actor.require(Permission.USERS_READ)
     after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, int):
+    if after is not None and not (isinstance(after, int) and after < 2**31):  # a user id
         raise InvalidInput.on("cursor", "not a cursor this server issued")
     q = sa.select(users.c.id).order_by(users.c.id).limit(check_limit(limit) + 1)
     if after is not None:
@@ -140,8 +144,20 @@ def _set_scopes(conn: Connection, user_id: int, roles: list[Role] | None,
                                                for z in sorted(set(zone_ids))])
 
 
+def _check_grant(actor: Principal, all_zones: bool, zone_ids: list[str]) -> None:
+    """Nobody grants zones they do not hold: a scoped administrator cannot widen any scope."""
+    if actor.all_zones:
+        return
+    if all_zones:
+        raise Forbidden("only a user with every zone can grant every zone")
+    beyond = sorted(set(zone_ids) - actor.zone_ids)
+    if beyond:
+        raise Forbidden(f"you cannot grant zones you do not hold: {', '.join(beyond)}")
+
+
 def create(conn: Connection, actor: Principal, data: UserCreate, hasher: PasswordHasher) -> User:
     actor.require(Permission.USERS_WRITE)
+    _check_grant(actor, data.all_zones, data.zone_ids)
     check_password_policy(data.password)
     _check_refs(conn, data.agency_id, data.zone_ids)
     if conn.execute(sa.select(users.c.id).where(
@@ -166,6 +182,10 @@ def update(conn: Connection, actor: Principal, user_id: int, patch: UserPatch,
     if not own_password_only:
         actor.require(Permission.USERS_WRITE)
     before = get(conn, actor, user_id)
+    if not own_password_only:
+        # The target's scope, before and after, must lie within the actor's own.
+        _check_grant(actor, before.all_zones, before.zone_ids)
+        _check_grant(actor, bool(patch.all_zones), patch.zone_ids or [])
     _check_refs(conn, patch.agency_id, patch.zone_ids)
     changes = patch.model_dump(exclude_unset=True, exclude={"roles", "zone_ids", "password"})
     for key, value in changes.items():

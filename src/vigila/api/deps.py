@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -10,7 +11,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
-from vigila.access import Authenticator, Principal, Purpose
+from vigila.access import Authenticator, Permission, Principal, Purpose
 from vigila.core import EventBus, Settings, Unauthenticated
 from vigila.store import Database
 
@@ -53,11 +54,28 @@ def bearer_token(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) 
     return creds.credentials
 
 
-def purpose(
-    vigila_purpose: str | None = Header(
-        default=None, description="why personal data is read (percent-encoded UTF-8)"),
-    vigila_reference: str | None = Header(
-        default=None, description="the case, file or request reference"),
-) -> Purpose:
-    """Personal data is read only with a stated purpose; headers carry it percent-encoded."""
+def _purpose(vigila_purpose: str | None, vigila_reference: str | None) -> Purpose:
+    """Headers carry the purpose percent-encoded: HTTP headers are not UTF-8."""
     return Purpose.parse(unquote(vigila_purpose or ""), unquote(vigila_reference or ""))
+
+
+@dataclass(frozen=True)
+class Consultation:
+    """A read of personal data: who, under which permission, and why."""
+
+    who: Principal
+    why: Purpose
+
+
+def consultation(permission: Permission) -> Callable[..., Consultation]:
+    """Dependency: the permission is checked first, then the purpose is asked for."""
+
+    def dependency(request: Request, who: Principal = Depends(principal),
+                   vigila_purpose: str | None = Header(default=None, description=(
+                       "why personal data is read (percent-encoded UTF-8)")),
+                   vigila_reference: str | None = Header(default=None, description=(
+                       "the case, file or request reference"))) -> Consultation:
+        who.require(permission)
+        return Consultation(who, _purpose(vigila_purpose, vigila_reference))
+
+    return dependency

@@ -10,35 +10,44 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from vigila.access import Permission, Principal, Purpose, audit
-from vigila.api.deps import Installation, installation, principal, purpose
+from vigila.access import Permission, Principal, audit
+from vigila.api.deps import Consultation, Installation, consultation, installation, principal
+from vigila.core.errors import InvalidInput
 from vigila.core.pagination import Page, decode_cursor, encode_cursor
+from vigila.core.text import NoNul
 from vigila.core.timeutil import as_utc
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
-Text = Annotated[str, Query(max_length=128)]
+Text = Annotated[str, Query(max_length=128), NoNul]
 
 
 def audit_query(actor: Text | None = None,
                 action: Annotated[str | None, Query(max_length=64,
-                                  description="exact, or a prefix ending in '.'")] = None,
+                                  description="exact, or a prefix ending in '.'"), NoNul] = None,
                 since: datetime | None = None, until: datetime | None = None,
                 cursor: str | None = None) -> audit.AuditQuery:
     after = decode_cursor(cursor) or 0
-    return audit.AuditQuery(actor, action, _aware(since), _aware(until), int(after))
+    if not isinstance(after, int):
+        raise InvalidInput.on("cursor", "not a cursor of the audit log")
+    return audit.AuditQuery(actor, action, _aware(since, "since"), _aware(until, "until"), after)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None else as_utc(value)
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return as_utc(value)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 falls before year 1 in UTC
+        raise InvalidInput.on(name, "outside the years 1 to 9999 in UTC") from exc
 
 
 @router.get("", response_model=Page[dict[str, Any]])
 def read_audit(q: audit.AuditQuery = Depends(audit_query),
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               who: Principal = Depends(principal), why: Purpose = Depends(purpose),
+               c: Consultation = Depends(consultation(Permission.AUDIT_READ)),
                inst: Installation = Depends(installation)) -> Page[dict[str, Any]]:
     """The log holds personal data of users and citizens: reading it is itself logged."""
-    who.require(Permission.AUDIT_READ)
+    who, why = c.who, c.why
     with inst.db.write() as conn:
         items = audit.entries(conn, q, limit + 1)
         audit.record(conn, who, "audit.read", "audit", purpose=why, detail=_detail(q))
@@ -56,11 +65,11 @@ def _detail(q: audit.AuditQuery) -> dict[str, Any]:
 @router.get("/export", response_class=StreamingResponse,
             responses={200: {"content": {"application/x-ndjson": {}}}})
 def export_audit(q: audit.AuditQuery = Depends(audit_query),
-                 recipient: Annotated[str | None, Query(max_length=256)] = None,
-                 who: Principal = Depends(principal), why: Purpose = Depends(purpose),
+                 recipient: Annotated[str | None, Query(max_length=256), NoNul] = None,
+                 c: Consultation = Depends(consultation(Permission.AUDIT_READ)),
                  inst: Installation = Depends(installation)) -> StreamingResponse:
     """JSON Lines with hashes, for the data-protection officer; `vigila audit verify --file`."""
-    who.require(Permission.AUDIT_READ)
+    who, why = c.who, c.why
     with inst.db.write() as conn:
         audit.record(conn, who, "audit.export", "audit", purpose=why, recipient=recipient,
                      detail=_detail(q))

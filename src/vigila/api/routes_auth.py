@@ -11,13 +11,14 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from vigila.access import Principal
 from vigila.access.roles import Permission, Role
 from vigila.api.deps import Installation, bearer_token, client_of, installation, principal
+from vigila.core.text import NoNul
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64), NoNul]
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 

@@ -14,6 +14,7 @@ from vigila.access import Principal
 from vigila.api.deps import Installation, installation, principal
 from vigila.core import InvalidInput
 from vigila.core.pagination import Page
+from vigila.core.text import NoNul
 from vigila.registry import (
     Agency,
     AgencyIn,
@@ -32,7 +33,7 @@ from vigila.registry import (
 
 router = APIRouter(prefix="/api", tags=["registry"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Id = Annotated[str, StringConstraints(max_length=64)]
+Id = Annotated[str, StringConstraints(max_length=64), NoNul]
 
 
 @router.get("/agencies", response_model=list[Agency])
@@ -111,7 +112,7 @@ def device_filter(
     zone_id: Id | None = None,
     agency_id: Id | None = None,
     recording_server_id: Id | None = None,
-    q: Annotated[str, StringConstraints(max_length=100)] | None = Query(
+    q: Annotated[str, StringConstraints(max_length=100), NoNul] | None = Query(
         default=None, description="text in the device id or name"),
     include_retired: bool = False,
 ) -> DeviceFilter:
@@ -168,7 +169,7 @@ def update_device(device_id: Id, body: DevicePatch, who: Principal = Depends(pri
 
 class Retirement(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=500), NoNul] | None = None
 
 
 @router.post("/devices/{device_id}/retire", response_model=Device)

@@ -31,9 +31,11 @@ def decode_cursor(cursor: str | None) -> str | int | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)["k"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InvalidInput.on("cursor", "not a cursor this server issued") from exc
-    if not isinstance(key, str | int) or isinstance(key, bool):
+    # This server issues text ids and ids or sequence numbers of a 64-bit column.
+    if isinstance(key, bool) or not ((isinstance(key, int) and 0 <= key < 2**63)
+                                     or (isinstance(key, str) and "\x00" not in key)):
         raise InvalidInput.on("cursor", "not a cursor this server issued")
     return key
 

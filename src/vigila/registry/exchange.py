@@ -67,6 +67,10 @@ def parse_geojson(raw: bytes) -> list[Row]:
         doc = json.loads(_text(raw, "GeoJSON"))
     except json.JSONDecodeError as exc:
         raise InvalidInput.on("file", f"not JSON: {exc.msg} at line {exc.lineno}") from exc
+    except RecursionError as exc:
+        raise InvalidInput.on("file", "not usable JSON: nested too deeply") from exc
+    except ValueError as exc:  # Python refuses integers of more than 4300 digits
+        raise InvalidInput.on("file", "not usable JSON: a number has too many digits") from exc
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
             doc.get("features"), list):
         raise InvalidInput.on("type", "expected a GeoJSON FeatureCollection")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from shapely.geometry import Point, shape
@@ -20,6 +21,8 @@ def _position(p: Any, where: str) -> None:
     lon, lat = p[0], p[1]
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise InvalidInput.on(where, f"[{lon}, {lat}] is outside lon -180..180, lat -90..90")
+    if len(p) == 3 and not -sys.float_info.max <= p[2] <= sys.float_info.max:
+        raise InvalidInput.on(where, "the elevation must be a finite number")
 
 
 def _rings(rings: Any, where: str) -> int:
@@ -32,6 +35,8 @@ def _rings(rings: Any, where: str) -> int:
             raise InvalidInput.on(at, "a linear ring has at least 4 positions")
         for j, p in enumerate(ring):
             _position(p, f"{at}[{j}]")
+        if len({len(p) for p in ring}) > 1:
+            raise InvalidInput.on(at, "mixes [lon, lat] and [lon, lat, elevation] positions")
         if ring[0][:2] != ring[-1][:2]:
             raise InvalidInput.on(at, "a linear ring must end where it starts")
         count += len(ring)

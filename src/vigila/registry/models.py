@@ -8,10 +8,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from vigila.core.text import NoNul
+
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 # Device ids end up in recording paths: letters, digits, dot, dash, underscore only.
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
+                 NoNul]
 
 
 class AgencyKind(StrEnum):
@@ -118,7 +121,7 @@ class Zone(BaseModel):
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Heading = Annotated[float, Field(ge=0, lt=360, allow_inf_nan=False)]
-Url = Annotated[str, StringConstraints(max_length=1024, strip_whitespace=True)]
+Url = Annotated[str, StringConstraints(max_length=1024, strip_whitespace=True), NoNul]
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 
 
@@ -142,10 +145,11 @@ class DeviceFields(Strict):
     lane: Annotated[int, Field(ge=1, le=16)] | None = None
     direction: Direction | None = None
     recording_server_id: DeviceId | None = None
-    address: Annotated[str, StringConstraints(max_length=255, strip_whitespace=True)] | None = None
+    address: Annotated[str, StringConstraints(max_length=255, strip_whitespace=True),
+                       NoNul] | None = None
     installed_on: date | None = None
     status: DeviceStatus | None = None
-    notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    notes: Annotated[str, StringConstraints(max_length=4000), NoNul] | None = None
 
     @field_validator("main_stream_url", "sub_stream_url")
     @classmethod

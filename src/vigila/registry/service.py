@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from vigila.access import audit
 from vigila.access.principal import Principal
 from vigila.access.roles import Permission
-from vigila.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from vigila.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from vigila.core.events import Event, EventBus
 from vigila.core.pagination import Page, check_limit, decode_cursor, encode_cursor
 from vigila.core.timeutil import utcnow
@@ -126,8 +126,15 @@ def get_zone(conn: Connection, actor: Principal, zone_id: str) -> Zone:
     return Zone.model_validate(dict(row))
 
 
+def _require_every_zone(actor: Principal) -> None:
+    # Zones define everyone's scope: only someone who holds them all may add or remove one.
+    if not actor.all_zones:
+        raise Forbidden("creating or deleting zones needs a user with every zone")
+
+
 def create_zone(conn: Connection, actor: Principal, data: ZoneIn) -> Zone:
     actor.require(Permission.REGISTRY_WRITE)
+    _require_every_zone(actor)
     geometry = check_zone_geometry(data.geometry)
     if conn.execute(sa.select(zones.c.id).where(zones.c.id == data.id)).first():
         raise Conflict(f"zone {data.id!r} exists", [FieldError("id", "already exists")])
@@ -159,6 +166,7 @@ def delete_zone(conn: Connection, actor: Principal, zone_id: str) -> None:
     from vigila.access.tables import user_zones  # users belong to access, not here
 
     actor.require(Permission.REGISTRY_WRITE)
+    _require_every_zone(actor)
     get_zone(conn, actor, zone_id)
     used = conn.execute(sa.select(sa.func.count()).where(devices.c.zone_id == zone_id)).scalar()
     granted = conn.execute(
@@ -254,14 +262,21 @@ def get_device(conn: Connection, actor: Principal, device_id: str) -> Device:
 
 
 class _Refs:
-    """What the rows of one create or import may refer to."""
+    """What the rows of one create or import may refer to, as the actor sees it.
 
-    def __init__(self, conn: Connection) -> None:
-        self.zones = set(conn.execute(sa.select(zones.c.id)).scalars())
+    Zones and servers outside the actor's scope are left out, so naming one gets the same
+    answer as naming one that does not exist. Device ids are global keys: a clash with a
+    hidden device is a conflict, which says only that the id is taken.
+    """
+
+    def __init__(self, conn: Connection, actor: Principal) -> None:
+        self.zones = set(conn.execute(
+            sa.select(zones.c.id).where(actor.zone_clause(zones.c.id))).scalars())
         self.agencies = set(conn.execute(sa.select(agencies.c.id)).scalars())
         self.servers = set(conn.execute(sa.select(devices.c.id).where(
             devices.c.kind == DeviceKind.RECORDING_SERVER.value,
-            devices.c.status != DeviceStatus.RETIRED.value)).scalars())
+            devices.c.status != DeviceStatus.RETIRED.value,
+            actor.zone_clause(devices.c.zone_id))).scalars())
         self.devices = set(conn.execute(sa.select(devices.c.id)).scalars())
 
 
@@ -270,9 +285,9 @@ def _check_device(actor: Principal, d: dict[str, Any], refs: _Refs) -> list[Fiel
     errors = []
     kind = DeviceKind(d["kind"])
     if d.get("zone_id") and d["zone_id"] not in refs.zones:
-        errors.append(FieldError("zone_id", f"no zone {d['zone_id']!r}"))
+        errors.append(FieldError("zone_id", f"no zone {d['zone_id']!r} among yours"))
     elif not actor.sees_zone(d.get("zone_id")):
-        errors.append(FieldError("zone_id", "outside the zones granted to you"))
+        errors.append(FieldError("zone_id", "a device without a zone needs every zone"))
     if d.get("agency_id") not in refs.agencies:
         errors.append(FieldError("agency_id", f"no agency {d.get('agency_id')!r}"))
     server = d.get("recording_server_id")
@@ -299,7 +314,7 @@ def _row_values(data: DeviceIn) -> dict[str, Any]:
 def create_device(conn: Connection, actor: Principal, data: DeviceIn,
                   bus: EventBus | None = None) -> Device:
     actor.require(Permission.REGISTRY_WRITE)
-    refs = _Refs(conn)
+    refs = _Refs(conn, actor)
     if data.id in refs.devices:
         raise Conflict(f"device {data.id!r} exists", [FieldError("id", "already exists")])
     values = _row_values(data)
@@ -336,7 +351,9 @@ def update_device(conn: Connection, actor: Principal, device_id: str, patch: Dev
             raise InvalidInput.on(key, "cannot be removed")
     merged = {**before.model_dump(mode="python"), **changes}
     merged["kind"] = before.kind.value
-    errors = _check_device(actor, merged, _Refs(conn))
+    # Only what this patch changes is judged: an unchanged reference the actor cannot see
+    # (a server assigned by someone with more zones) is not theirs to answer for.
+    errors = [e for e in _check_device(actor, merged, _Refs(conn, actor)) if e.field in changes]
     if errors:
         raise InvalidInput(f"{errors[0].field}: {errors[0].message}", errors)
     conn.execute(devices.update().where(devices.c.id == device_id)
@@ -388,7 +405,7 @@ def import_devices(conn: Connection, actor: Principal,
     `rows` pairs each row's number (as the user sees it in the file) with its fields.
     """
     actor.require(Permission.REGISTRY_WRITE)
-    refs = _Refs(conn)
+    refs = _Refs(conn, actor)
     parsed: list[tuple[int, dict[str, Any]]] = []
     errors: list[FieldError] = []
     seen: set[str] = set()
