@@ -151,8 +151,12 @@ def audit_verify(
 ) -> None:
     """Check the hash chain; exit 1 and name the first broken entry if it was tampered with."""
     if file is not None:
-        with file.open(encoding="utf-8") as fh:
-            verdict = audit.verify_jsonl(fh)
+        try:
+            with file.open(encoding="utf-8") as fh:
+                verdict = audit.verify_jsonl(fh)
+        except (OSError, UnicodeDecodeError) as exc:
+            typer.echo(f"error: cannot read {file}: {exc}", err=True)
+            raise typer.Exit(2) from exc
     else:
         expect = None
         if expect_head:
@@ -174,6 +178,8 @@ def audit_verify(
     if verdict.ok:
         typer.echo(f"audit chain intact: {verdict.entries} entries, head {verdict.head_seq}:"
                    f"{verdict.head_hash}")
+        if verdict.gaps:
+            typer.echo(f"  a filtered export: {verdict.gaps} gaps, not checkable from the file")
         return
     typer.echo(f"AUDIT CHAIN BROKEN at entry {verdict.broken_seq}: {verdict.reason} "
                f"({verdict.entries} entries verified before it)", err=True)

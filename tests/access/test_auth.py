@@ -83,6 +83,25 @@ def test_repeated_failures_are_throttled_even_with_the_right_password(world: Wor
     assert outcomes.count("throttled") == 2
 
 
+def test_a_lock_holds_for_one_client_only(world: World) -> None:
+    for _ in range(world.settings.login_max_failures):
+        world.client.post("/api/auth/login", json={"username": "operator", "password": "x"})
+    creds = {"username": "operator", "password": PASSWORD}
+    assert world.client.post("/api/auth/login", json=creds).status_code == 429
+    # The control room's own console is elsewhere: guesses from one host do not lock it out.
+    from fastapi.testclient import TestClient
+
+    with TestClient(world.client.app, client=("10.0.0.9", 50000)) as other:
+        assert other.post("/api/auth/login", json=creds).status_code == 200
+
+
+def test_an_administrator_resets_a_password_without_the_old_one(world: World) -> None:
+    r = world.client.patch(f"/api/users/{world.user_ids['operator']}",
+                           json={"password": "reset by the admin"}, headers=world.headers("admin"))
+    assert r.status_code == 200, r.text
+    assert world.login("operator", "reset by the admin")
+
+
 def test_lock_expires_and_success_clears_the_count(world: World) -> None:
     for _ in range(world.settings.login_max_failures):
         world.client.post("/api/auth/login", json={"username": "operator", "password": "x"})
@@ -106,7 +125,14 @@ def test_disabling_a_user_ends_their_sessions(world: World) -> None:
 def test_changing_the_password_ends_sessions(world: World) -> None:
     h = world.headers("operator")
     uid = world.user_ids["operator"]
-    r = world.client.patch(f"/api/users/{uid}", json={"password": "a new long passphrase"},
+    new = {"password": "a new long passphrase"}
+    # A stolen session alone cannot take the account over: the current password is asked.
+    r = world.client.patch(f"/api/users/{uid}", json=new, headers=h)
+    assert r.status_code == 422 and r.json()["field"] == "current_password"
+    r = world.client.patch(f"/api/users/{uid}", json={**new, "current_password": "wrong one"},
+                           headers=h)
+    assert r.status_code == 422
+    r = world.client.patch(f"/api/users/{uid}", json={**new, "current_password": PASSWORD},
                            headers=h)
     assert r.status_code == 200, r.text
     assert world.client.get("/api/auth/me", headers=h).status_code == 401

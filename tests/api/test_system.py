@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import sqlalchemy as sa
+
 from conftest import World
 
 
@@ -53,6 +55,18 @@ def test_personal_data_needs_a_purpose(world: World) -> None:
     last = world.client.get("/api/audit?action=audit.read&limit=1000", headers={
         **h, "Vigila-Purpose": quote(why), "Vigila-Reference": "Proc. 77/2026"}).json()["items"]
     assert last[0]["purpose"] == why and last[0]["reference"] == "Proc. 77/2026"
+    # Raw UTF-8 (what curl sends when typed) is read as meant, not as Latin-1 mojibake.
+    raw = world.client.get("/api/audit?limit=1", headers=[
+        ("Authorization", h["Authorization"]), ("Vigila-Purpose", why.encode()),
+        ("Vigila-Reference", b"Proc. 78/2026")])
+    assert raw.status_code == 200
+    with world.db.read() as conn:
+        stored = conn.execute(sa.text("SELECT purpose FROM audit_log WHERE reference = "
+                                      "'Proc. 78/2026'")).scalar_one()
+    assert stored == why
+    bad = world.client.get("/api/audit?limit=1", headers={
+        **h, "Vigila-Purpose": "verifica %FF%FE", "Vigila-Reference": "Proc. 79/2026"})
+    assert bad.status_code == 422 and bad.json()["field"] == "Vigila-Purpose"
 
 
 def test_api_docs_work_offline(world: World) -> None:

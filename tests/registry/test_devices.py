@@ -172,7 +172,7 @@ def test_import_bad_files(world: World) -> None:
     _problem(_import(world, b"id,kind,colore\nX,camera,rosso\n"), 422, "colore")
     _problem(_import(world, b""), 422, "file")
     _problem(_import(world, b"id,kind\n"), 422, "file")
-    _problem(_import(world, b"<xml/>", ctype="application/xml"), 422, "content-type")
+    _problem(_import(world, b"<xml/>", ctype="application/xml"), 415, "content-type")
     _problem(_import(world, b"{nope", ctype="application/geo+json"), 422, "file")
     _problem(_import(world, b'{"type": "Feature"}', ctype="application/geo+json"), 422, "type")
     ragged = b"id,kind,name,lat,lon,agency_id\nCAM-R,camera,R,43.8\n"
@@ -199,9 +199,7 @@ def test_geojson_export_and_import(world: World) -> None:
     h = world.headers("admin")
     fc = world.client.get("/api/devices.geojson?kind=camera", headers=h).json()
     assert {f["geometry"]["type"] for f in fc["features"]} == {"Point"}
-    for f in fc["features"]:
-        f["properties"] = {k: v for k, v in f["properties"].items()
-                           if k not in ("created_at", "updated_at", "retired_at")}
+    for f in fc["features"]:  # imported back as written, timestamps and all
         f["properties"]["id"] = "G" + f["properties"]["id"]
     fc["features"].append({"type": "Feature", "geometry": {"type": "LineString",
                                                            "coordinates": [[0, 0], [1, 1]]},
@@ -211,6 +209,28 @@ def test_geojson_export_and_import(world: World) -> None:
     assert body["errors"][0]["row"] == len(fc["features"])
     r = _import(world, json.dumps(fc).encode(), "application/geo+json", "?good_rows=true")
     assert r.json()["imported"] == len(fc["features"]) - 1
+
+
+def test_import_report_is_in_row_order(world: World) -> None:
+    rows = [device("CAM-O1", "zona-z"), {**device("CAM-O2", "zona-a"), "lat": "x"},
+            device("CAM-O3", "zona-a", lane="0")]
+    body = _problem(_import(world, _csv(rows)), 422)
+    assert [e["row"] for e in body["errors"]] == [2, 3, 4]
+    assert "first: row 2" in body["detail"]
+
+
+def test_a_recording_server_gets_no_stream(world: World) -> None:
+    r = world.client.patch("/api/devices/NVR-A", json={"sub_stream_url": "rtsp://h/x"},
+                           headers=world.headers("admin"))
+    _problem(r, 422, "sub_stream_url")
+
+
+def test_text_filter_takes_wildcards_literally(world: World) -> None:
+    h = world.headers("admin")
+    assert world.client.get("/api/devices?q=CAM-A_", headers=h).json()["items"] == []
+    assert world.client.get("/api/devices?q=%25", headers=h).json()["items"] == []
+    found = world.client.get("/api/devices?q=cam-a", headers=h).json()["items"]
+    assert [d["id"] for d in found] == ["CAM-A1", "CAM-A2"]
 
 
 def test_recording_server_with_cameras_cannot_be_retired(world: World) -> None:

@@ -92,6 +92,7 @@ class Verdict:
     head_hash: str
     broken_seq: int | None = None
     reason: str | None = None
+    gaps: int = 0  # in a filtered export: runs of entries not included
 
 
 def verify_rows(rows: Iterable[dict[str, Any]], start: tuple[int, str] = (0, GENESIS)) -> Verdict:
@@ -137,13 +138,36 @@ def verify(conn: Connection, expect: tuple[int, str] | None = None) -> Verdict:
 def verify_jsonl(lines: Iterable[str]) -> Verdict:
     """Verify an export offline: the DPO needs only the file.
 
-    A filtered export is checked as a contiguous slice: it starts from its first
-    entry's link, which only the full chain can vouch for.
+    Each entry's hash is recomputed from its own content and link; where two entries are
+    consecutive, the link between them is checked too. A filtered export has gaps, which
+    are counted, not faulted: only the full chain in the database vouches for what is missing.
     """
-    rows = [json.loads(line) for line in lines if line.strip()]
-    if not rows:
+    prev: dict[str, Any] | None = None
+    count = gaps = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            seq, link, digest = int(row["seq"]), row["prev_hash"], row["hash"]
+        except (ValueError, KeyError, TypeError) as exc:
+            return Verdict(False, count, 0, GENESIS, None, f"line {number} is not an entry: {exc}")
+        if prev is not None and seq <= prev["seq"]:
+            return Verdict(False, count, prev["seq"], prev["hash"], seq,
+                           "entries out of order or duplicated")
+        if _digest(link, row) != digest:
+            return Verdict(False, count, seq - 1, link, seq,
+                           "content does not match its hash: the entry was altered")
+        expected_prev = prev["seq"] + 1 if prev is not None else 1
+        if seq == expected_prev and link != (prev["hash"] if prev is not None else GENESIS):
+            return Verdict(False, count, seq - 1, link, seq,
+                           "previous-hash link does not match: an entry was removed, inserted "
+                           "or altered")
+        gaps += seq != expected_prev
+        prev, count = row, count + 1
+    if prev is None:
         return Verdict(True, 0, 0, GENESIS)
-    return verify_rows(rows, start=(rows[0]["seq"] - 1, rows[0]["prev_hash"]))
+    return Verdict(True, count, prev["seq"], prev["hash"], gaps=gaps)
 
 
 def head(conn: Connection) -> tuple[int, str]:

@@ -40,6 +40,13 @@ def check_password_policy(password: str) -> None:
         raise InvalidInput.on("password", "at most 1024 characters")
 
 
+def verify_password(ph: PasswordHasher, stored: str, password: str) -> bool:
+    try:
+        return ph.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def token_digest(token: str) -> str:
     # Tokens are 256 random bits: a fast hash suffices, and a stolen table yields no token.
     return hashlib.sha256(token.encode()).hexdigest()
@@ -62,7 +69,8 @@ class Authenticator:
 
     def login(self, username: str, password: str, client: str | None) -> IssuedSession:
         now = utcnow()
-        key = f"user:{username.strip().lower()}"[:160]
+        # Per name and client: a wrong guess from elsewhere cannot lock the control room out.
+        key = f"user:{username.strip().lower()}|{client or '-'}"[:160]
         with self.db.write() as conn:
             throttle = conn.execute(
                 sa.select(login_throttle).where(login_throttle.c.key == key)
@@ -106,10 +114,7 @@ class Authenticator:
         return IssuedSession(token, expires, principal)
 
     def _verify(self, stored: str, password: str) -> bool:
-        try:
-            return self.hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return False
+        return verify_password(self.hasher, stored, password)
 
     def _fail(self, conn: Connection, key: str, failures: int, now: datetime) -> None:
         failures += 1

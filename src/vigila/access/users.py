@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from vigila.access import audit
 from vigila.access.principal import Principal
 from vigila.access.roles import Permission, Role
-from vigila.access.sessions import check_password_policy, revoke_all
+from vigila.access.sessions import check_password_policy, revoke_all, verify_password
 from vigila.access.tables import user_roles, user_zones, users
 from vigila.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from vigila.core.pagination import Page, check_limit, decode_cursor, encode_cursor
@@ -53,6 +53,8 @@ class UserPatch(BaseModel):
     zone_ids: list[ZoneId] | None = Field(default=None, max_length=500)
     active: bool | None = None
     password: Password | None = None
+    current_password: Password | None = Field(
+        default=None, description="required to change one's own password")
 
 
 class User(BaseModel):
@@ -178,16 +180,23 @@ def create(conn: Connection, actor: Principal, data: UserCreate, hasher: Passwor
 
 def update(conn: Connection, actor: Principal, user_id: int, patch: UserPatch,
            hasher: PasswordHasher) -> User:
-    own_password_only = actor.user_id == user_id and patch.model_fields_set <= {"password"}
-    if not own_password_only:
+    own = actor.user_id == user_id
+    if not (own and patch.model_fields_set <= {"password", "current_password"}):
         actor.require(Permission.USERS_WRITE)
-    before = get(conn, actor, user_id)
-    if not own_password_only:
         # The target's scope, before and after, must lie within the actor's own.
-        _check_grant(actor, before.all_zones, before.zone_ids)
+        target = get(conn, actor, user_id)
+        if not actor.all_zones and (target.all_zones or set(target.zone_ids) - actor.zone_ids):
+            raise Forbidden("this user holds zones you do not: ask a user with every zone")
         _check_grant(actor, bool(patch.all_zones), patch.zone_ids or [])
+    before = get(conn, actor, user_id)
+    if own and patch.password is not None:
+        # A stolen session must not be enough to take the account over.
+        stored = conn.execute(sa.select(users.c.password_hash).where(users.c.id == user_id))
+        if not verify_password(hasher, stored.scalar_one(), patch.current_password or ""):
+            raise InvalidInput.on("current_password", "give your current password to change it")
     _check_refs(conn, patch.agency_id, patch.zone_ids)
-    changes = patch.model_dump(exclude_unset=True, exclude={"roles", "zone_ids", "password"})
+    changes = patch.model_dump(exclude_unset=True,
+                               exclude={"roles", "zone_ids", "password", "current_password"})
     for key, value in changes.items():
         if value is None and key != "email":
             raise InvalidInput.on(key, "may not be null")

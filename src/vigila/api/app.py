@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import swagger_ui
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
@@ -74,7 +76,8 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
         title="Vigila",
         version=__version__,
         description="Videosorveglianza urbana e lettura targhe — API. "
-                    "Every endpoint but /api/health needs a session (POST /api/auth/login). "
+                    "Every endpoint but /api/health and /api/auth/login needs a session; "
+                    "this document and /api/docs are public. "
                     "Reading personal data needs the headers Vigila-Purpose and Vigila-Reference.",
         openapi_url="/api/openapi.json",
         docs_url=None,  # served below from local files
@@ -83,6 +86,15 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
     )
     app.state.vigila = inst
     _docs(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.document(get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     problems.install(app)
     for router in (system_router, auth_router, registry_router, users_router, audit_router):
         app.include_router(router)

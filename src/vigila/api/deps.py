@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -12,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
 from vigila.access import Authenticator, Permission, Principal, Purpose
-from vigila.core import EventBus, Settings, Unauthenticated
+from vigila.core import EventBus, InvalidInput, Settings, Unauthenticated
 from vigila.store import Database
 
 
@@ -56,7 +57,20 @@ def bearer_token(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) 
 
 def _purpose(vigila_purpose: str | None, vigila_reference: str | None) -> Purpose:
     """Headers carry the purpose percent-encoded: HTTP headers are not UTF-8."""
-    return Purpose.parse(unquote(vigila_purpose or ""), unquote(vigila_reference or ""))
+    return Purpose.parse(_header_text(vigila_purpose, "Vigila-Purpose"),
+                         _header_text(vigila_reference, "Vigila-Reference"))
+
+
+def _header_text(value: str | None, header: str) -> str:
+    """Percent-decoded UTF-8; raw UTF-8 (read by the server as Latin-1) is taken as meant."""
+    if not value:
+        return ""
+    with suppress(UnicodeEncodeError, UnicodeDecodeError):  # else truly Latin-1: keep it
+        value = value.encode("latin-1").decode("utf-8")
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput.on(header, "percent-encode UTF-8 text") from exc
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,47 @@ log = logging.getLogger(__name__)
 MEDIA = "application/problem+json"
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details; `field` names the first input at fault",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": ["string", "null"]},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["field", "message"],
+            "properties": {"field": {"type": "string"}, "message": {"type": "string"},
+                           "row": {"type": ["integer", "null"]}}}},
+    },
+}
+
+
+def document(spec: dict[str, Any]) -> dict[str, Any]:
+    """Say in the OpenAPI document what every error really is: problem+json, any 4xx/5xx.
+
+    FastAPI documents only its own 422 as application/json; a client generated from that
+    would misread every error.
+    """
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for ops in spec.get("paths", {}).values():
+        for op in ops.values():
+            responses = op.setdefault("responses", {})
+            for code in [c for c in responses if c.startswith(("4", "5"))]:
+                responses[code]["content"] = {MEDIA: {"schema": ref}}
+            for code, text in (("4XX", "refused: the problem names the field at fault"),
+                               ("5XX", "server or database failure")):
+                responses[code] = {"description": text, "content": {MEDIA: {"schema": ref}}}
+    return spec
+
+
 def problem(status: int, title: str, detail: str, slug: str,
             errors: list[dict[str, Any]] | None = None,
             headers: dict[str, str] | None = None) -> JSONResponse:

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from vigila import registry
 from vigila.access import Principal
 from vigila.api.deps import Installation, installation, principal
-from vigila.core import InvalidInput
+from vigila.core import FieldError, UnsupportedMediaType
 from vigila.core.pagination import Page
 from vigila.core.text import NoNul
 from vigila.registry import (
@@ -207,7 +207,9 @@ async def import_devices(
     elif ctype in ("application/geo+json", "application/json"):
         rows = registry.parse_geojson(raw)
     else:
-        raise InvalidInput.on("content-type", "send text/csv or application/geo+json")
+        why = f"{ctype or 'none'} is not accepted"
+        raise UnsupportedMediaType("send text/csv or application/geo+json",
+                                   [FieldError("content-type", why)])
     report = await run_in_threadpool(_import, inst, who, rows, good_rows, ctype)
     if not report.committed:
         raise registry.rejected(report)

@@ -9,6 +9,7 @@ from vigila.core.errors import (
     PurposeRequired,
     TooManyAttempts,
     Unauthenticated,
+    UnsupportedMediaType,
     VigilaError,
 )
 from vigila.core.events import Event, EventBus
@@ -27,6 +28,7 @@ __all__ = [
     "Settings",
     "TooManyAttempts",
     "Unauthenticated",
+    "UnsupportedMediaType",
     "VigilaError",
     "iso",
     "parse_instant",

@@ -73,6 +73,12 @@ class PurposeRequired(VigilaError):
     slug = "purpose-required"
 
 
+class UnsupportedMediaType(VigilaError):
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+
 class TooManyAttempts(VigilaError):
     status = 429
     title = "Too many attempts"

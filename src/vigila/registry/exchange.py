@@ -12,6 +12,9 @@ from vigila.core.errors import FieldError, InvalidInput
 from vigila.registry.models import DEVICE_COLUMNS, Device, ImportReport, Zone
 
 MAX_ROWS = 50_000
+# Set by the server and written by the exports; an import leaves them out, so an
+# export can be edited and imported again.
+READ_ONLY = frozenset({"created_at", "updated_at", "retired_at"})
 # A row's number as the user sees it, with its fields or what makes it unreadable.
 Row = tuple[int, dict[str, Any] | FieldError]
 
@@ -91,7 +94,8 @@ def parse_geojson(raw: bytes) -> list[Row]:
         if geom.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
             rows.append((number, FieldError("geometry", "a device is a GeoJSON Point", number)))
             continue
-        rows.append((number, {**props, "lon": coords[0], "lat": coords[1]}))
+        fields = {k: v for k, v in props.items() if k not in READ_ONLY}
+        rows.append((number, {**fields, "lon": coords[0], "lat": coords[1]}))
     return rows
 
 

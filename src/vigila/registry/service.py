@@ -102,7 +102,7 @@ def _non_null(patch: BaseModel, what: str) -> dict[str, Any]:
     values = patch.model_dump(exclude_unset=True)
     for key, value in values.items():
         if value is None:
-            raise InvalidInput.on(key, f"a {what}'s {key} cannot be removed")
+            raise InvalidInput.on(key, f"the {what}'s {key} cannot be removed")
     return values
 
 
@@ -224,9 +224,9 @@ class DeviceFilter:
             if value:
                 c.append(column == value)
         if self.text:
-            like = f"%{self.text.lower()}%"
-            c.append(sa.or_(sa.func.lower(devices.c.id).like(like),
-                            sa.func.lower(devices.c.name).like(like)))
+            text = self.text.lower()
+            c.append(sa.or_(sa.func.lower(devices.c.id).contains(text, autoescape=True),
+                            sa.func.lower(devices.c.name).contains(text, autoescape=True)))
         return c
 
 
@@ -299,9 +299,9 @@ def _check_device(actor: Principal, d: dict[str, Any], refs: _Refs) -> list[Fiel
                                      f"no active recording server {server!r}"))
     if d.get("anpr_vendor") and kind not in PLATE_READING:
         errors.append(FieldError("anpr_vendor", f"only plate-reading devices, not a {kind.value}"))
-    streams = d.get("main_stream_url") or d.get("sub_stream_url")
-    if kind == DeviceKind.RECORDING_SERVER and streams:
-        errors.append(FieldError("main_stream_url", "a recording server has no stream"))
+    if kind == DeviceKind.RECORDING_SERVER:
+        errors += [FieldError(f, "a recording server has no stream")
+                   for f in ("main_stream_url", "sub_stream_url") if d.get(f)]
     if d.get("status") == DeviceStatus.RETIRED.value:
         errors.append(FieldError("status", "retire a device with the retire action"))
     return errors
@@ -442,7 +442,8 @@ def import_devices(conn: Connection, actor: Principal,
     if commit and good:
         _insert_devices(conn, good)
     report = ImportReport(rows=total, imported=len(good) if commit else 0, rejected=rejected,
-                          committed=commit, errors=[e.as_dict() for e in errors])
+                          committed=commit,
+                          errors=[e.as_dict() for e in sorted(errors, key=lambda e: e.row or 0)])
     audit.record(conn, actor, "device.import", f"import/{source}"[:512],
                  outcome="ok" if commit else "rejected",
                  detail={"rows": total, "imported": report.imported, "rejected": rejected,
