@@ -42,6 +42,16 @@ def test_registry_round_trip(env: dict[str, str], tmp_path: Path) -> None:
                                                          [11, 43.1], [11, 43]]]}}]}
     (tmp_path / "zones.geojson").write_text(json.dumps(zones))
     assert run(env, "zone", "import", str(tmp_path / "zones.geojson"))[0] == 0
+    code, out = run(env, "zone", "import", str(tmp_path / "zones.geojson"))
+    assert code == 2 and "feature 1" in out and "nothing imported" in out
+    redrawn = zones["features"][0]["geometry"]
+    (tmp_path / "redrawn.json").write_text(json.dumps(redrawn))
+    code, out = run(env, "zone", "update", "centro", "--name", "Centro storico",
+                    "--geometry", str(tmp_path / "redrawn.json"))
+    assert code == 0, out
+    assert "Centro storico" in run(env, "zone", "list")[1]
+    assert run(env, "agency", "update", "pl-x", "--name", "Polizia Locale di X")[0] == 0
+    assert "Polizia Locale di X" in run(env, "agency", "list")[1]
     code, out = run(env, "device", "create", "id=CAM-1", "kind=camera", "name=Via Roma",
                     "lat=43.05", "lon=11.05", "agency_id=pl-x", "zone_id=centro", "fps=25")
     assert code == 0, out
@@ -64,6 +74,8 @@ def test_registry_round_trip(env: dict[str, str], tmp_path: Path) -> None:
     code, out = run(env, "device", "export", "--format", "geojson")
     assert code == 0 and len(json.loads(out)["features"]) == 2
     assert run(env, "device", "retire", "CAM-3", "--reason", "test")[0] == 0
+    code, out = run(env, "zone", "delete", "centro")
+    assert code == 2 and "in use" in out
     code, out = run(env, "user", "create", "mario", "--agency", "pl-x", "--role", "operator",
                     "--zone", "centro", "--password-stdin", stdin="una password lunga\n")
     assert code == 0, out
@@ -85,3 +97,14 @@ def test_audit_export_needs_a_purpose(env: dict[str, str], tmp_path: Path) -> No
                     "--out", str(tmp_path / "a.jsonl"))
     assert code == 2 and "purpose" in out
     assert not (tmp_path / "a.jsonl").exists()
+
+
+def test_unreadable_files_are_an_error_not_a_traceback(env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    (tmp_path / "bad.geojson").write_bytes(b"{not json")
+    for args in (("zone", "import", str(tmp_path / "bad.geojson")),
+                 ("device", "import", str(tmp_path / "missing.csv")),
+                 ("device", "import", str(tmp_path / "bad.geojson"))):
+        code, out = run(env, *args)
+        assert code == 2, (args, out)
+        assert "error:" in out

@@ -62,6 +62,9 @@ def _errors() -> Iterator[None]:
         for e in field_errors(exc):
             typer.echo(f"  {e.field}: {e.message}", err=True)
         raise typer.Exit(2) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        typer.echo(f"error: cannot read the input: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def _pairs(items: list[str]) -> dict[str, Any]:
@@ -239,6 +242,48 @@ def agency_create(agency_id: str, name: str, kind: registry.AgencyKind) -> None:
         with db.write() as conn:
             _print(registry.create_agency(conn, who, registry.AgencyIn(
                 id=agency_id, name=name, kind=kind)))
+    _run(run)
+
+
+@agency_app.command("update")
+def agency_update(agency_id: str, name: str | None = None,
+                  kind: registry.AgencyKind | None = None) -> None:
+    """Rename an agency or change its kind."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        patch = registry.AgencyPatch.model_validate(
+            {k: v for k, v in (("name", name), ("kind", kind)) if v is not None})
+        with db.write() as conn:
+            _print(registry.update_agency(conn, who, agency_id, patch))
+    _run(run)
+
+
+@zone_app.command("update")
+def zone_update(
+    zone_id: str, name: str | None = None, kind: registry.ZoneKind | None = None,
+    geometry: Annotated[Path | None, typer.Option(
+        help="a file with a GeoJSON Polygon/MultiPolygon, or a Feature holding one")] = None,
+) -> None:
+    """Rename a zone, change its kind or redraw it."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        fields: dict[str, Any] = {k: v for k, v in (("name", name), ("kind", kind))
+                                  if v is not None}
+        if geometry is not None:
+            doc = json.loads(geometry.read_bytes().decode("utf-8-sig"))
+            fields["geometry"] = doc.get("geometry", doc) if doc.get("type") == "Feature" else doc
+        with db.write() as conn:
+            patch = registry.ZonePatch.model_validate(fields)
+            zone = registry.update_zone(conn, who, zone_id, patch)
+        typer.echo(f"{zone.id} updated")
+    _run(run)
+
+
+@zone_app.command("delete")
+def zone_delete(zone_id: str) -> None:
+    """Delete a zone that no device and no user grant refers to."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        with db.write() as conn:
+            registry.delete_zone(conn, who, zone_id)
+        typer.echo(f"{zone_id} deleted")
     _run(run)
 
 
