@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -41,6 +41,3 @@ class Settings:
             login_max_failures=_int("VIGILA_LOGIN_MAX_FAILURES", 5),
             login_lock_seconds=_int("VIGILA_LOGIN_LOCK_SECONDS", 60),
         )
-
-    def with_(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]

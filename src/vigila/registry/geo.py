@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from shapely.geometry import Point, shape
+from shapely.geometry import shape
 from shapely.validation import explain_validity
 
 from vigila.core.errors import InvalidInput
@@ -68,7 +68,3 @@ def check_zone_geometry(geometry: Any, field: str = "geometry") -> dict[str, Any
     if geom.is_empty or geom.area == 0:
         raise InvalidInput.on(field, "the polygon has no area")
     return {"type": kind, "coordinates": coords}
-
-
-def contains(geometry: dict[str, Any], lat: float, lon: float) -> bool:
-    return bool(shape(geometry).covers(Point(lon, lat)))
