@@ -1,0 +1,1 @@
+"""Planning: size servers, storage and network; place cameras and plate readers."""
