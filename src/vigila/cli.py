@@ -28,8 +28,11 @@ zone_app = typer.Typer(help="Zones (GeoJSON polygons).", no_args_is_help=True)
 device_app = typer.Typer(help="Devices: cameras, plate readers, recording servers.",
                          no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+plan_app = typer.Typer(help="Planning: capacity, camera coverage, plate-reader gates.",
+                       no_args_is_help=True)
 for sub, name in ((db_app, "db"), (audit_app, "audit"), (agency_app, "agency"),
-                  (zone_app, "zone"), (device_app, "device"), (user_app, "user")):
+                  (zone_app, "zone"), (device_app, "device"), (user_app, "user"),
+                  (plan_app, "plan")):
     app.add_typer(sub, name=name)
 
 T = TypeVar("T")
@@ -481,6 +484,66 @@ def user_disable(user_id: int) -> None:
             users.update(conn, who, user_id, users.UserPatch(active=False), hasher(settings))
         typer.echo(f"user {user_id} disabled")
     _run(run)
+
+
+@plan_app.command("capacity")
+def plan_capacity(
+    whatif: Annotated[Path | None, typer.Argument(
+        help="what-if file (YAML or JSON); without it, the devices in the registry")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Ingest, storage, disks, servers and cost; whether the servers suffice, with margins."""
+    from vigila.planning import capacity
+
+    def run(_: Settings, db: Database, __: Principal) -> capacity.CapacityPlan:
+        if whatif is not None:
+            return capacity.plan_capacity(capacity.load_whatif(whatif))
+        with db.read() as conn:
+            return capacity.plan_capacity(capacity.from_registry(conn))
+
+    result = _run(run)
+    typer.echo(result.model_dump_json(indent=2) if as_json else capacity.render_table(result))
+
+
+@plan_app.command("coverage")
+def plan_coverage(
+    problem: Annotated[Path, typer.Argument(help="problem file (JSON or YAML): candidates, "
+                                            "targets, models, buildings, existing, budget")],
+    out: Annotated[Path, typer.Option(help="folder for coverage.geojson and coverage.png")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Choose camera sites and headings: exact (CP-SAT) beside a greedy baseline."""
+    from vigila.planning import coverage
+
+    with _errors():
+        prob = coverage.load_problem(problem)
+        result = coverage.solve(prob)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "coverage.geojson").write_text(json.dumps(coverage.to_geojson(result), indent=1))
+        coverage.render_png(prob, result, out / "coverage.png")
+    typer.echo(result.model_dump_json(indent=2) if as_json else coverage.summary(result))
+    if not as_json:
+        typer.echo(f"written: {out / 'coverage.geojson'}, {out / 'coverage.png'}")
+
+
+@plan_app.command("gates")
+def plan_gates(
+    problem: Annotated[Path, typer.Argument(help="problem file: roads, boundary, reach, count")],
+    out: Annotated[Path, typer.Option(help="folder for gates.geojson and gates.png")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Place plate readers so every road entering the city is covered."""
+    from vigila.planning import gates
+
+    with _errors():
+        prob = gates.load_problem(problem)
+        result = gates.solve(prob)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "gates.geojson").write_text(json.dumps(gates.to_geojson(result), indent=1))
+        gates.render_png(prob, result, out / "gates.png")
+    typer.echo(result.model_dump_json(indent=2) if as_json else gates.summary(result))
+    if not as_json:
+        typer.echo(f"written: {out / 'gates.geojson'}, {out / 'gates.png'}")
 
 
 def main() -> None:

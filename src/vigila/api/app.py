@@ -24,6 +24,7 @@ from vigila.api.deps import Installation
 from vigila.api.middleware import BodyLimit, Metrics
 from vigila.api.routes_audit import router as audit_router
 from vigila.api.routes_auth import router as auth_router
+from vigila.api.routes_planning import router as planning_router
 from vigila.api.routes_registry import router as registry_router
 from vigila.api.routes_system import device_counts
 from vigila.api.routes_system import router as system_router
@@ -96,7 +97,8 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
 
     app.openapi = openapi  # type: ignore[method-assign]
     problems.install(app)
-    for router in (system_router, auth_router, registry_router, users_router, audit_router):
+    for router in (system_router, auth_router, registry_router, users_router, audit_router,
+                   planning_router):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Metrics, registry=registry)
