@@ -13,7 +13,10 @@ set -euo pipefail
 # <check> is a comma-separated list of alternatives; the requirement is met
 # when any alternative is found.  "py:MODULE" is a module the Python found
 # below must import (Debian splits venv/ensurepip into python3-venv).
-# An alternative containing "/" is a path
+# "file:PATH" is a regular file that must exist (shell globs allowed), for
+# data such as typelibs, GStreamer plugins, fonts and the system Python's
+# own modules (the simulated cameras run under /usr/bin/python3, whose `gi`
+# the venv does not have).  Any other alternative containing "/" is a path
 # (shell globs allowed) that must be an executable file; anything else is a
 # command name looked up on PATH.
 #
@@ -25,6 +28,15 @@ REQUIREMENTS=(
     "initdb,/usr/lib/postgresql/*/bin/initdb    postgresql"
     "ffmpeg                                     ffmpeg"
     "mosquitto,/usr/sbin/mosquitto              mosquitto"
+    # Simulated cameras (vigila sim cameras): GStreamer's RTSP server through
+    # the system Python's gi, replaying a clip drawn with a DejaVu font.
+    "file:/usr/lib/python3/dist-packages/gi/__init__.py                          python3-gi"
+    "file:/usr/lib/*/girepository-1.0/GstRtspServer-1.0.typelib                  gir1.2-gst-rtsp-server-1.0"
+    "file:/usr/lib/*/gstreamer-1.0/libgstrtspclientsink.so                       gstreamer1.0-rtsp"
+    "file:/usr/lib/*/gstreamer-1.0/libgstrtp.so                                  gstreamer1.0-plugins-good"
+    "file:/usr/lib/*/gstreamer-1.0/libgstvideoparsersbad.so                      gstreamer1.0-plugins-bad"
+    "file:/usr/lib/*/gstreamer-1.0/libgstx264.so                                 gstreamer1.0-plugins-ugly"
+    "file:/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf                    fonts-dejavu-core"
 )
 
 MIN_PYTHON="3.11"
@@ -68,6 +80,10 @@ is_present() {
     for alt in "${alternatives[@]}"; do
         if [[ "$alt" == py:* ]]; then
             "$PYTHON" -c "import ${alt#py:}" >/dev/null 2>&1 && return 0
+        elif [[ "$alt" == file:* ]]; then
+            for match in ${alt#file:}; do
+                [[ -f "$match" ]] && return 0
+            done
         elif [[ "$alt" == */* ]]; then
             # Unquoted on purpose: expand globs such as /usr/lib/postgresql/*/bin/initdb.
             for match in $alt; do

@@ -26,7 +26,7 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int,
 def test_help_everywhere(env: dict[str, str]) -> None:
     code, out = run(env, "--help")
     assert code == 0
-    for group in ("db", "audit", "agency", "zone", "device", "user"):
+    for group in ("db", "audit", "agency", "zone", "device", "user", "plan", "sim"):
         code, out = run(env, group, "--help")
         assert code == 0 and "Usage" in out, group
     code, out = run(env, "device", "import", "--help")

@@ -17,6 +17,7 @@ from vigila import __version__, registry
 from vigila.access import Principal, Purpose, Role, audit, hasher, users
 from vigila.core import Settings, VigilaError
 from vigila.registry.service import field_errors
+from vigila.sim.cli import sim_app
 from vigila.store import Database, current_revision, head_revision, upgrade
 
 app = typer.Typer(help="Vigila: videosorveglianza urbana e lettura targhe.",
@@ -32,7 +33,7 @@ plan_app = typer.Typer(help="Planning: capacity, camera coverage, plate-reader g
                        no_args_is_help=True)
 for sub, name in ((db_app, "db"), (audit_app, "audit"), (agency_app, "agency"),
                   (zone_app, "zone"), (device_app, "device"), (user_app, "user"),
-                  (plan_app, "plan")):
+                  (plan_app, "plan"), (sim_app, "sim")):
     app.add_typer(sub, name=name)
 
 T = TypeVar("T")
@@ -119,8 +120,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
 @app.command()
 def demo(host: str = "127.0.0.1", port: int = 8000,
-         serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True) -> None:
-    """Load the illustrative sample city (once) and serve the API."""
+         serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+         cameras: Annotated[int, typer.Option(
+             min=0, max=300, help="sample-city cameras to stream over RTSP (0: none)")] = 8,
+         rtsp_port: int = 8554) -> None:
+    """Load the illustrative sample city (once), stream some of its cameras, serve the API."""
+    from contextlib import ExitStack
+
+    from vigila.sim.cameras import CameraSimulator, SimulatorError, camera_ids
     from vigila.sim.demo import banner, load_sample_city
 
     settings, db = _open()
@@ -128,7 +135,17 @@ def demo(host: str = "127.0.0.1", port: int = 8000,
         creds = load_sample_city(db, hasher(settings), settings.data_dir, _console())
     db.dispose()
     typer.echo(banner(f"http://{host}:{port}", creds, settings.database_url))
-    if serve_api:
+    if not serve_api:
+        return
+    with ExitStack() as stack:
+        if cameras:
+            try:
+                sim = stack.enter_context(CameraSimulator(
+                    camera_ids(cameras), port=rtsp_port, cache_dir=settings.data_dir / "sim"))
+                typer.echo(f"  RTSP cameras ({cameras}): {sim.url(camera_ids(1)[0])} ... "
+                           f"{sim.url(camera_ids(cameras)[-1])}\n")
+            except SimulatorError as exc:  # the API is still worth serving without video
+                typer.echo(f"  simulated cameras not started: {exc.detail}\n", err=True)
         serve(host=host, port=port, workers=1)
 
 

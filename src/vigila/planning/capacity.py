@@ -199,7 +199,7 @@ class Storage(Strict):
     disks_per_group: Annotated[int, Field(ge=3, le=32)] | None = Field(
         default=None, validate_default=True,
         description="RAID 5/6 only: disks in one parity group (default 12)")
-    disk_tb: Annotated[float, Field(gt=0, le=200, allow_inf_nan=False)] = 16.0
+    disk_tb: Annotated[float, Field(ge=0.01, le=200, allow_inf_nan=False)] = 16.0
     filesystem_overhead: Annotated[Fraction, Field(lt=0.5)] = Field(
         default=0.05, description="share of an array's capacity the filesystem keeps for itself")
     headroom: Annotated[Fraction, Field(lt=0.9)] = Field(
@@ -232,20 +232,24 @@ class Storage(Strict):
 
 
 class Servers(Strict):
-    """Recording servers: how many are available and what one of them can take."""
+    """Recording servers: how many are available and what one of them can take.
+
+    Lower bounds are those of real hardware: a capacity that rounds to nothing would
+    divide by zero, and no server is that small.
+    """
 
     count: Annotated[int, Field(ge=0, le=10_000)] = Field(
         description="recording servers available, the N+1 spare included")
-    nic_gbps: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = Field(
+    nic_gbps: Annotated[float, Field(ge=0.01, le=1000, allow_inf_nan=False)] = Field(
         default=10.0, description="NIC capacity facing the cameras, Gbit/s")
-    nic_max_utilisation: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+    nic_max_utilisation: Annotated[float, Field(ge=0.01, le=1, allow_inf_nan=False)] = Field(
         default=0.7, description="share of the NIC ingest may use; the rest absorbs bursts, "
         "live view, playback and exports")
-    disk_write_mbps: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)] = Field(
+    disk_write_mbps: Annotated[float, Field(ge=1, le=100_000, allow_inf_nan=False)] = Field(
         default=800.0, description="sustained write of recorded data one server's arrays "
         "accept, MB/s (10^6 byte/s), RAID parity included, as measured")
     cores: Annotated[int, Field(ge=1, le=1024)] = 16
-    streams_per_core: Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)] | None = (
+    streams_per_core: Annotated[float, Field(ge=0.1, le=10_000, allow_inf_nan=False)] | None = (
         Field(default=None, description="measured by the recording benchmark; unset: "
               f"{DEFAULT_STREAMS_PER_CORE:g}, a default"))
     disk_bays: Annotated[int, Field(ge=1, le=1000)] = 24
