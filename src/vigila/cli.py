@@ -522,6 +522,19 @@ def plan_capacity(
     typer.echo(result.model_dump_json(indent=2) if as_json else capacity.render_table(result))
 
 
+def _solve_and_draw(planner: Any, problem: Path, out: Path, name: str, as_json: bool) -> None:
+    """Coverage and gates share one shape: load, solve, write GeoJSON and a map, report."""
+    with _errors():
+        prob = planner.load_problem(problem)
+        result = planner.solve(prob)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{name}.geojson").write_text(json.dumps(planner.to_geojson(result), indent=1))
+        planner.render_png(prob, result, out / f"{name}.png")
+    typer.echo(result.model_dump_json(indent=2) if as_json else planner.summary(result))
+    if not as_json:
+        typer.echo(f"written: {out / name}.geojson, {out / name}.png")
+
+
 @plan_app.command("coverage")
 def plan_coverage(
     problem: Annotated[Path, typer.Argument(help="problem file (JSON or YAML): candidates, "
@@ -532,15 +545,7 @@ def plan_coverage(
     """Choose camera sites and headings: exact (CP-SAT) beside a greedy baseline."""
     from vigila.planning import coverage
 
-    with _errors():
-        prob = coverage.load_problem(problem)
-        result = coverage.solve(prob)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "coverage.geojson").write_text(json.dumps(coverage.to_geojson(result), indent=1))
-        coverage.render_png(prob, result, out / "coverage.png")
-    typer.echo(result.model_dump_json(indent=2) if as_json else coverage.summary(result))
-    if not as_json:
-        typer.echo(f"written: {out / 'coverage.geojson'}, {out / 'coverage.png'}")
+    _solve_and_draw(coverage, problem, out, "coverage", as_json)
 
 
 @plan_app.command("gates")
@@ -552,15 +557,7 @@ def plan_gates(
     """Place plate readers so every road entering the city is covered."""
     from vigila.planning import gates
 
-    with _errors():
-        prob = gates.load_problem(problem)
-        result = gates.solve(prob)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "gates.geojson").write_text(json.dumps(gates.to_geojson(result), indent=1))
-        gates.render_png(prob, result, out / "gates.png")
-    typer.echo(result.model_dump_json(indent=2) if as_json else gates.summary(result))
-    if not as_json:
-        typer.echo(f"written: {out / 'gates.geojson'}, {out / 'gates.png'}")
+    _solve_and_draw(gates, problem, out, "gates", as_json)
 
 
 def main() -> None:
