@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from vigila import __version__, registry
 from vigila.access import Principal, Purpose, Role, audit, hasher, users
 from vigila.core import Settings, VigilaError
+from vigila.recording.cli import record_command
 from vigila.registry.service import field_errors
 from vigila.sim.cli import sim_app
 from vigila.store import Database, current_revision, head_revision, upgrade
@@ -35,6 +36,7 @@ for sub, name in ((db_app, "db"), (audit_app, "audit"), (agency_app, "agency"),
                   (zone_app, "zone"), (device_app, "device"), (user_app, "user"),
                   (plan_app, "plan"), (sim_app, "sim")):
     app.add_typer(sub, name=name)
+app.command("record")(record_command)
 
 T = TypeVar("T")
 

@@ -1,0 +1,657 @@
+"""The standalone recorder: RTSP in, fragmented MP4 segments out, never decoded.
+
+Each camera gets one supervised ffmpeg process (``-c copy`` into the segment
+muxer), the way Frigate records: the CPU cost is ffmpeg's demux and mux, no
+more.  ffmpeg writes each segment under ``<out>/<camera>/.partial/`` and
+announces it on stdout (``-segment_list pipe:1``, CSV) once it is closed;
+the recorder then hashes it, renames it atomically to
+``<out>/<camera>/<YYYY-MM-DD>/<HH>/<MM.SS>.mp4`` (UTC start) and hands a
+`Segment` to a `SegmentSink`.  ``-progress pipe:2`` gives a heartbeat (frames,
+output time): the first one anchors the stream's time line to the wall clock,
+and when it stops advancing the process is stopped and restarted with
+exponential backoff.  Each outage becomes a `Gap` from the end of the last
+segment to the start of the first new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Protocol, Self
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import TypeAdapter, ValidationError
+
+from vigila.core import InvalidInput
+from vigila.registry.models import DeviceId
+
+_DEVICE_ID: TypeAdapter[str] = TypeAdapter(DeviceId)  # camera ids are device ids
+RTSP_SCHEMES = ("rtsp", "rtsps")
+PARTIAL_DIR = ".partial"
+INDEX_FILE = "index.jsonl"
+GAPS_FILE = "gaps.jsonl"
+# ffmpeg may open only what an RTSP session needs: no file:, no http:, no concat tricks.
+PROTOCOLS = "rtsp,rtsps,rtp,tcp,udp,tls"
+
+
+# --- validation --------------------------------------------------------------
+
+
+def check_camera_id(camera_id: str) -> str:
+    """The id itself, or InvalidInput: it becomes a directory name, so no path tricks."""
+    try:
+        _DEVICE_ID.validate_python(camera_id)
+    except ValidationError as exc:
+        raise InvalidInput.on("camera", f"bad camera id {camera_id!r}: up to 64 letters, "
+                              "digits, '.', '_', '-', starting with a letter or digit") from exc
+    return camera_id
+
+
+def check_rtsp_url(url: str) -> str:
+    """The URL itself, or InvalidInput when it is not an rtsp:// or rtsps:// URL with a host."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in RTSP_SCHEMES:
+        raise InvalidInput.on("url", f"not an RTSP URL: {redact_url(url)!r} "
+                              "(expected rtsp://host[:port]/path)")
+    if not parts.hostname:
+        raise InvalidInput.on("url", f"no host in {redact_url(url)!r}")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise InvalidInput.on("url", "blanks or control characters in the URL")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for status lines and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    user = parts.username or ""
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query,
+                       parts.fragment))
+
+
+def camera_id_from_url(url: str) -> str:
+    """The camera id a URL names: its first path element (rtsp://h:p/CAM-0001/main -> CAM-0001)."""
+    path = urlsplit(url).path
+    first = next((part for part in path.split("/") if part), "")
+    if not first:
+        raise InvalidInput.on("url", f"cannot tell the camera id from {redact_url(url)!r}; "
+                              "give one with --id")
+    return check_camera_id(first)
+
+
+# --- what is recorded --------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One finished segment file: where it is, what time it covers, what it hashes to."""
+
+    camera: str
+    start: datetime
+    end: datetime
+    bytes: int
+    path: str  # relative to the recording root, '/'-separated
+    sha256: str
+
+    @property
+    def duration(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"camera": self.camera, "start": _iso(self.start), "end": _iso(self.end),
+                "duration": round(self.duration, 3), "bytes": self.bytes, "path": self.path,
+                "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch of time with no recording for a camera (an outage), start to end."""
+
+    camera: str
+    start: datetime
+    end: datetime
+    reason: str = ""
+
+    @property
+    def duration(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"camera": self.camera, "start": _iso(self.start), "end": _iso(self.end),
+                "duration": round(self.duration, 3), "reason": self.reason}
+
+
+class SegmentSink(Protocol):
+    """Where finished segments and gaps go: a JSON Lines file here, a database later."""
+
+    def add_segment(self, segment: Segment) -> None: ...
+
+    def add_gap(self, gap: Gap) -> None: ...
+
+
+class JsonlSink:
+    """``index.jsonl`` and ``gaps.jsonl`` in the recording root; each line appended and fsynced.
+
+    A crash loses at most the line being written; a torn last line is the only damage
+    a reader has to skip.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.index_path = root / INDEX_FILE
+        self.gaps_path = root / GAPS_FILE
+        self._lock = threading.Lock()
+
+    def add_segment(self, segment: Segment) -> None:
+        self._append(self.index_path, segment.to_json())
+
+    def add_gap(self, gap: Gap) -> None:
+        self._append(self.gaps_path, gap.to_json())
+
+    def _append(self, path: Path, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        with self._lock:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON Lines file, skipping a torn last line."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            value = json.loads(line)
+            if isinstance(value, dict):
+                records.append(value)
+    return records
+
+
+# --- one camera --------------------------------------------------------------
+
+
+def _sha256_and_fsync(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+        os.fsync(handle.fileno())
+    return size, digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _explain(line: str) -> str:
+    """A control-room reading of an ffmpeg error line."""
+    low = line.lower()
+    if "matches no streams" in low or "no video" in low:
+        return "no video stream"
+    if "connection refused" in low:
+        return "connection refused"
+    if "404" in low:
+        return "stream not found (404)"
+    if "401" in low or "unauthorized" in low:
+        return "authentication refused (401)"
+    if "timed out" in low or "timeout" in low:
+        return "timed out"
+    if "no route to host" in low or "network is unreachable" in low:
+        return "host unreachable"
+    if "name or service not known" in low or "failed to resolve" in low:
+        return "unknown host"
+    return line.strip()[:200]
+
+
+@dataclass
+class _Run:
+    """One ffmpeg process and what it has told so far."""
+
+    session: str
+    proc: subprocess.Popen[str] | None  # None for leftovers of an earlier recorder
+    anchor: datetime | None = None  # wall-clock time of stream time 0
+    last_out_time: float = -1.0
+    last_advance: float = 0.0  # monotonic time the output time last moved
+    listed_end: float | None = None  # stream time the last listed segment ends at
+    done: int = 0  # segments handled
+    stopping: bool = False
+    stop_sent_at: float | None = None
+
+
+class CameraRecorder:
+    """Records one camera for as long as it runs, reconnecting with backoff."""
+
+    def __init__(self, camera_id: str, url: str, root: Path, sink: SegmentSink, *,
+                 segment_seconds: float = 10.0, ffmpeg: str = "ffmpeg",
+                 backoff_initial: float = 0.5, backoff_max: float = 30.0,
+                 stall_seconds: float | None = None, io_timeout: float = 5.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.camera_id = check_camera_id(camera_id)
+        self.url = check_rtsp_url(url)
+        if not 0.5 <= segment_seconds <= 3600:
+            raise InvalidInput.on("segment_seconds", "between 0.5 and 3600 seconds")
+        self.root = root
+        self.sink = sink
+        self.segment_seconds = float(segment_seconds)
+        self.ffmpeg = ffmpeg
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        # No output-time progress for this long: the stream has stalled.
+        self.stall_seconds = stall_seconds or max(3 * self.segment_seconds, 2 * io_timeout)
+        self.io_timeout = io_timeout
+        self.clock = clock
+        self.camera_dir = root / self.camera_id
+        self.partial_dir = self.camera_dir / PARTIAL_DIR
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        # Health, read by status().
+        self.state = "stopped"
+        self.last_error: str | None = None
+        self.attempts = 0
+        self.segments = 0
+        self.gaps = 0
+        self.last_segment: Segment | None = None
+        self.last_segment_at: datetime | None = None
+        self.fps: float | None = None
+        self.bitrate_bps: float | None = None
+        self.retry_at: datetime | None = None
+        self.started_at: datetime | None = None
+        self._gap_since: datetime | None = None
+        self._gap_reason = ""
+        self._last_end: datetime | None = None
+        self.pid: int | None = None  # the current ffmpeg process (for CPU figures)
+
+    # --- life ----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        self.started_at = self.clock()
+        self.state = "connecting"
+        self._thread = threading.Thread(target=self._supervise, daemon=True,
+                                        name=f"recorder-{self.camera_id}")
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Start stopping without waiting (stop() waits)."""
+        self._stop.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask ffmpeg to close the current segment, index it, and end."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        with self._lock:
+            if self._gap_since is not None:  # an outage still open: it lasted until now
+                self._emit_gap(self.clock())
+            self.state = "stopped"
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            last = self.last_segment
+            return {
+                "camera": self.camera_id,
+                "url": redact_url(self.url),
+                "state": self.state,
+                "last_error": self.last_error,
+                "attempts": self.attempts,
+                "segments": self.segments,
+                "gaps": self.gaps,
+                "last_segment_end": _iso(last.end) if last else None,
+                "last_segment_at": _iso(self.last_segment_at) if self.last_segment_at else None,
+                "offline_since": _iso(self._gap_since) if self._gap_since else None,
+                "retry_at": _iso(self.retry_at) if self.retry_at else None,
+                "fps": self.fps,
+                "bitrate_bps": self.bitrate_bps,
+            }
+
+    # --- the supervisor ------------------------------------------------------
+
+    def _supervise(self) -> None:
+        try:
+            self._recover_leftovers()
+        except Exception as exc:  # a damaged leftover must not keep the camera from recording
+            with self._lock:
+                self.last_error = f"recovering leftovers: {exc!r}"[:300]
+        backoff = self.backoff_initial
+        # Unique per process and attempt, so a leftover of an earlier run is never overwritten.
+        prefix = f"{int(time.time() * 1000):x}{os.getpid():x}"
+        while not self._stop.is_set():
+            self.attempts += 1
+            with self._lock:
+                self.state = "connecting"
+                self.retry_at = None
+            try:
+                flowed = self._run_once(f"{prefix}.{self.attempts}")
+            except Exception as exc:  # never let one camera's thread die
+                flowed = False
+                with self._lock:
+                    self.last_error = f"recorder error: {exc!r}"[:300]
+            if self._stop.is_set():
+                break
+            if flowed:
+                backoff = self.backoff_initial
+            with self._lock:
+                self.state = "offline"
+                if self._gap_since is None:
+                    self._gap_since = self._last_end or self.started_at or self.clock()
+                    self._gap_reason = self.last_error or "stream ended"
+                self.retry_at = self.clock() + timedelta(seconds=backoff)
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, self.backoff_max)
+
+    def _command(self, session: str) -> list[str]:
+        pattern = self.partial_dir / f"{session}-%06d.mp4"
+        delta = min(0.5, self.segment_seconds * 0.05)  # a key frame a little early still cuts
+        return [
+            self.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
+            "-progress", "pipe:2", "-stats_period", "1",
+            "-protocol_whitelist", PROTOCOLS,
+            "-rtsp_transport", "tcp", "-timeout", str(int(self.io_timeout * 1_000_000)),
+            "-i", self.url,
+            "-map", "0:v:0", "-c", "copy",
+            "-f", "segment", "-segment_time", f"{self.segment_seconds:g}",
+            "-segment_time_delta", f"{delta:g}", "-reset_timestamps", "1",
+            "-segment_format", "mp4",
+            "-segment_format_options", "movflags=+frag_keyframe+empty_moov+default_base_moof",
+            "-segment_list", "pipe:1", "-segment_list_type", "csv",
+            str(pattern),
+        ]
+
+    def _run_once(self, session: str) -> bool:
+        """One ffmpeg process, from start to exit; True if frames flowed."""
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(self._command(session), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                encoding="utf-8", errors="replace", start_new_session=True)
+        self.pid = proc.pid
+        run = _Run(session, proc, last_advance=time.monotonic())
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read_list, args=(proc.stdout, events), daemon=True).start()
+        threading.Thread(target=self._read_stderr, args=(proc.stderr, events),
+                         daemon=True).start()
+        flowed = False
+        open_streams = 2
+        while open_streams:
+            try:
+                kind, value = events.get(timeout=0.25)
+            except queue.Empty:
+                kind, value = "tick", None
+            if kind == "eof":
+                open_streams -= 1
+            elif kind == "segment":
+                self._finish_segment(run, value)
+            elif kind == "progress":
+                flowed = self._progress(run, value) or flowed
+            elif kind == "error":
+                with self._lock:
+                    self.last_error = _explain(value)
+            self._watch(run)
+        try:
+            code = proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        self._salvage(run)
+        with self._lock:
+            if not self._stop.is_set() and self.last_error is None:
+                self.last_error = ("stream ended" if code == 0 else f"ffmpeg exited ({code})")
+        return flowed
+
+    def _watch(self, run: _Run) -> None:
+        proc = run.proc
+        if proc is None:
+            return
+        now = time.monotonic()
+        if run.stop_sent_at is not None:
+            if now - run.stop_sent_at > 5 and proc.poll() is None:
+                proc.kill()  # SIGINT ignored: no clean trailer, _salvage keeps the data
+            return
+        reason = None
+        if self._stop.is_set():
+            reason = ""
+        elif now - run.last_advance > self.stall_seconds:
+            reason = f"stalled: no data for {self.stall_seconds:g} s"
+        if reason is None:
+            return
+        if reason:
+            with self._lock:
+                self.last_error = reason
+        run.stop_sent_at = now
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)  # ffmpeg closes the segment cleanly
+
+    # --- ffmpeg's output ------------------------------------------------------
+
+    @staticmethod
+    def _read_list(stream: IO[str] | None, events: queue.Queue[tuple[str, Any]]) -> None:
+        if stream is not None:
+            for line in stream:
+                if line.strip():
+                    events.put(("segment", line.strip()))
+        events.put(("eof", "stdout"))
+
+    @staticmethod
+    def _read_stderr(stream: IO[str] | None, events: queue.Queue[tuple[str, Any]]) -> None:
+        block: dict[str, str] = {}
+        if stream is not None:
+            for raw in stream:
+                line = raw.strip()
+                key, sep, value = line.partition("=")
+                if sep and re.fullmatch(r"[a-z0-9_]+", key):
+                    block[key] = value
+                    if key == "progress":
+                        events.put(("progress", block))
+                        block = {}
+                elif line:
+                    events.put(("error", line))
+        events.put(("eof", "stderr"))
+
+    def _progress(self, run: _Run, block: dict[str, str]) -> bool:
+        try:
+            frames = int(block.get("frame", "0"))
+            out_time = int(block.get("out_time_us", "N/A")) / 1_000_000
+        except ValueError:
+            return False
+        if frames <= 0:
+            return False
+        with contextlib.suppress(ValueError):
+            self.fps = round(float(block.get("fps", "")), 2)
+        if out_time > run.last_out_time:
+            run.last_out_time = out_time
+            run.last_advance = time.monotonic()
+        # ffmpeg first flushes what it buffered while probing the stream, faster than real
+        # time, so the earliest (now - output time) is the best wall-clock time of stream
+        # time 0; it is refined until the first segment is published, then fixed.
+        anchor = self.clock() - timedelta(seconds=out_time)
+        with self._lock:
+            if run.done == 0 and (run.anchor is None or anchor < run.anchor):
+                # Never before what is already recorded.
+                if self._last_end is not None and anchor < self._last_end:
+                    anchor = self._last_end
+                run.anchor = anchor
+            if self.state != "online":
+                self.state = "online"
+                self.last_error = None
+        return True
+
+    def _emit_gap(self, end: datetime) -> None:
+        """Record the open outage as ending at `end` (caller holds the lock)."""
+        start, self._gap_since = self._gap_since, None
+        if start is None:
+            return
+        gap = Gap(self.camera_id, start, max(start, end), self._gap_reason)
+        self.sink.add_gap(gap)
+        self.gaps += 1
+
+    def _finish_segment(self, run: _Run, line: str) -> None:
+        try:
+            name, start_s, end_s = next(csv.reader([line]))
+            start_t, end_t = float(start_s), float(end_s)
+        except (ValueError, StopIteration):
+            self.last_error = f"unreadable segment list line {line[:100]!r}"
+            return
+        # The name comes back from ffmpeg: accept only the ones this run was told to write.
+        if not re.fullmatch(rf"{re.escape(run.session)}-\d{{6}}\.mp4", name):
+            self.last_error = f"unexpected segment name {name[:100]!r}"
+            return
+        run.listed_end = end_t
+        self._publish(run, self.partial_dir / name, start_t, end_t)
+
+    def _recover_leftovers(self) -> None:
+        """Index the segments a crashed recorder left in .partial, timed by their mtime."""
+        for path in sorted(self.partial_dir.glob("*.mp4"), key=lambda p: p.stat().st_mtime):
+            duration = _probe_duration(path) if path.stat().st_size > 0 else None
+            if not duration:
+                path.unlink(missing_ok=True)
+                continue
+            end = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            run = _Run("recovered", None)
+            run.anchor = end - timedelta(seconds=duration)
+            self._publish(run, path, 0.0, duration)
+
+    def _salvage(self, run: _Run) -> None:
+        """Index what a killed ffmpeg left unlisted (fragmented MP4 stays readable)."""
+        for path in sorted(self.partial_dir.glob(f"{run.session}-*.mp4")):
+            duration = _probe_duration(path) if path.stat().st_size > 0 else None
+            if not duration:
+                path.unlink(missing_ok=True)
+                continue
+            start_t = run.listed_end or 0.0
+            self._publish(run, path, start_t, start_t + duration)
+            run.listed_end = start_t + duration
+
+    def _publish(self, run: _Run, partial: Path, start_t: float, end_t: float) -> None:
+        if not partial.is_file():
+            return
+        if run.anchor is None:  # no progress line yet: the segment ended about now
+            run.anchor = self.clock() - timedelta(seconds=end_t)
+        start = run.anchor + timedelta(seconds=start_t)
+        end = run.anchor + timedelta(seconds=max(end_t, start_t))
+        size, digest = _sha256_and_fsync(partial)
+        final = self._final_path(start)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, final)
+        _fsync_dir(final.parent)
+        segment = Segment(self.camera_id, start, end, size,
+                          final.relative_to(self.root).as_posix(), digest)
+        self.sink.add_segment(segment)
+        with self._lock:
+            if self._gap_since is not None:  # the first segment after an outage
+                self._emit_gap(start)
+            run.done += 1
+            self.segments += 1
+            self.last_segment = segment
+            self.last_segment_at = self.clock()
+            self._last_end = end
+            if segment.duration > 0:
+                self.bitrate_bps = round(size * 8 / segment.duration)
+
+    def _final_path(self, start: datetime) -> Path:
+        start = start.astimezone(UTC)
+        folder = self.camera_dir / start.strftime("%Y-%m-%d") / start.strftime("%H")
+        stem = start.strftime("%M.%S")
+        path = folder / f"{stem}.mp4"
+        number = 1
+        while path.exists():  # two segments in one second (a reconnect): keep both
+            path = folder / f"{stem}-{number}.mp4"
+            number += 1
+        return path
+
+
+def _probe_duration(path: Path) -> float | None:
+    try:
+        result = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+             str(path)], capture_output=True, text=True, timeout=20, check=False)
+        return float(result.stdout.strip()) if result.returncode == 0 else None
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+
+
+# --- many cameras -------------------------------------------------------------
+
+
+class Recorder:
+    """Records a set of cameras into one root; a context manager."""
+
+    def __init__(self, root: Path, *, sink: SegmentSink | None = None,
+                 segment_seconds: float = 10.0, **options: Any) -> None:
+        self.root = root
+        self.sink: SegmentSink = sink if sink is not None else JsonlSink(root)
+        self.segment_seconds = segment_seconds
+        self.options = options
+        self.cameras: dict[str, CameraRecorder] = {}
+
+    def add(self, camera_id: str, url: str) -> CameraRecorder:
+        check_camera_id(camera_id)
+        if camera_id in self.cameras:
+            raise InvalidInput.on("camera", f"camera {camera_id!r} is already recorded")
+        camera = CameraRecorder(camera_id, url, self.root, self.sink,
+                                segment_seconds=self.segment_seconds, **self.options)
+        self.cameras[camera_id] = camera
+        return camera
+
+    def add_all(self, cameras: Sequence[tuple[str, str]]) -> None:
+        for camera_id, url in cameras:
+            self.add(camera_id, url)
+
+    def start(self) -> Self:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for camera in self.cameras.values():
+            camera.start()
+        return self
+
+    def stop(self) -> None:
+        for camera in self.cameras.values():
+            camera.request_stop()  # all at once, so the cameras close in parallel
+        for camera in self.cameras.values():
+            camera.stop()
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {camera_id: camera.status() for camera_id, camera in self.cameras.items()}
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
