@@ -62,7 +62,7 @@ from shapely.strtree import STRtree
 
 from vigila.core.errors import FieldError, InvalidInput
 from vigila.core.text import NoNul
-from vigila.registry.geo import _position, check_zone_geometry
+from vigila.registry.geo import check_position, check_zone_geometry
 from vigila.registry.service import field_errors
 
 __all__ = [
@@ -377,7 +377,7 @@ _DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2}
 
 def _positions(coords: Any, depth: int, where: str) -> int:
     if depth == 0:
-        _position(coords, where)
+        check_position(coords, where)
         return 1
     if not isinstance(coords, list) or not coords:
         raise InvalidInput.on(where, "expected a non-empty list of coordinates")

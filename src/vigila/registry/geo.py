@@ -13,7 +13,8 @@ from vigila.core.errors import InvalidInput
 MAX_VERTICES = 20_000
 
 
-def _position(p: Any, where: str) -> None:
+def check_position(p: Any, where: str) -> None:
+    """A GeoJSON position [lon, lat(, elevation)] in range; the error names where it stands."""
     if not isinstance(p, list) or len(p) not in (2, 3):
         raise InvalidInput.on(where, "a position is [lon, lat]")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in p):
@@ -34,7 +35,7 @@ def _rings(rings: Any, where: str) -> int:
         if not isinstance(ring, list) or len(ring) < 4:
             raise InvalidInput.on(at, "a linear ring has at least 4 positions")
         for j, p in enumerate(ring):
-            _position(p, f"{at}[{j}]")
+            check_position(p, f"{at}[{j}]")
         if len({len(p) for p in ring}) > 1:
             raise InvalidInput.on(at, "mixes [lon, lat] and [lon, lat, elevation] positions")
         if ring[0][:2] != ring[-1][:2]:
