@@ -5,6 +5,13 @@ index goes to a `SegmentSink` (`JsonlSink` writes ``index.jsonl`` and
 ``gaps.jsonl``; a database sink can take its place).
 """
 
+from vigila.recording.index import (
+    DatabaseSink,
+    RescanReport,
+    TimelineEntry,
+    rescan,
+    timeline,
+)
 from vigila.recording.recorder import (
     GAPS_FILE,
     INDEX_FILE,
@@ -25,14 +32,19 @@ __all__ = [
     "GAPS_FILE",
     "INDEX_FILE",
     "CameraRecorder",
+    "DatabaseSink",
     "Gap",
     "JsonlSink",
     "Recorder",
+    "RescanReport",
     "Segment",
     "SegmentSink",
+    "TimelineEntry",
     "camera_id_from_url",
     "check_camera_id",
     "check_rtsp_url",
     "read_jsonl",
     "redact_url",
+    "rescan",
+    "timeline",
 ]

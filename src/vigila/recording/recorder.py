@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import json
 import os
 import queue
@@ -37,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import TypeAdapter, ValidationError
 
 from vigila.core import InvalidInput
+from vigila.recording.probe import file_digest, probe_duration
 from vigila.registry.models import DeviceId
 
 _DEVICE_ID: TypeAdapter[str] = TypeAdapter(DeviceId)  # camera ids are device ids
@@ -199,14 +199,10 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _sha256_and_fsync(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
+    # Flushed to disk before it is published: an indexed segment must survive a power cut.
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
         os.fsync(handle.fileno())
-    return size, digest.hexdigest()
+    return file_digest(path)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -539,7 +535,7 @@ class CameraRecorder:
     def _recover_leftovers(self) -> None:
         """Index the segments a crashed recorder left in .partial, timed by their mtime."""
         for path in sorted(self.partial_dir.glob("*.mp4"), key=lambda p: p.stat().st_mtime):
-            duration = _probe_duration(path) if path.stat().st_size > 0 else None
+            duration = probe_duration(path) if path.stat().st_size > 0 else None
             if not duration:
                 path.unlink(missing_ok=True)
                 continue
@@ -551,7 +547,7 @@ class CameraRecorder:
     def _salvage(self, run: _Run) -> None:
         """Index what a killed ffmpeg left unlisted (fragmented MP4 stays readable)."""
         for path in sorted(self.partial_dir.glob(f"{run.session}-*.mp4")):
-            duration = _probe_duration(path) if path.stat().st_size > 0 else None
+            duration = probe_duration(path) if path.stat().st_size > 0 else None
             if not duration:
                 path.unlink(missing_ok=True)
                 continue
@@ -595,16 +591,6 @@ class CameraRecorder:
             path = folder / f"{stem}-{number}.mp4"
             number += 1
         return path
-
-
-def _probe_duration(path: Path) -> float | None:
-    try:
-        result = subprocess.run(
-            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-             str(path)], capture_output=True, text=True, timeout=20, check=False)
-        return float(result.stdout.strip()) if result.returncode == 0 else None
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        return None
 
 
 # --- many cameras -------------------------------------------------------------
