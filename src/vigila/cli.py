@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,9 +15,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 
-from vigila import __version__, registry
+from vigila import __version__, recording, registry
 from vigila.access import Principal, Purpose, Role, audit, hasher, users
-from vigila.core import Settings, VigilaError
+from vigila.core import Settings, VigilaError, parse_instant
 from vigila.recording.cli import record_command
 from vigila.registry.service import field_errors
 from vigila.sim.cli import sim_app
@@ -32,9 +34,15 @@ device_app = typer.Typer(help="Devices: cameras, plate readers, recording server
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 plan_app = typer.Typer(help="Planning: capacity, camera coverage, plate-reader gates.",
                        no_args_is_help=True)
+recording_app = typer.Typer(help="The recording service: run it, camera health, purge.",
+                            no_args_is_help=True)
+hold_app = typer.Typer(help="Legal holds: video kept for a judicial or police request.",
+                       no_args_is_help=True)
+retention_app = typer.Typer(help="How long each camera's video is kept.", no_args_is_help=True)
 for sub, name in ((db_app, "db"), (audit_app, "audit"), (agency_app, "agency"),
                   (zone_app, "zone"), (device_app, "device"), (user_app, "user"),
-                  (plan_app, "plan"), (sim_app, "sim")):
+                  (plan_app, "plan"), (sim_app, "sim"), (recording_app, "recording"),
+                  (hold_app, "hold"), (retention_app, "retention")):
     app.add_typer(sub, name=name)
 app.command("record")(record_command)
 
@@ -109,12 +117,19 @@ def version() -> None:
 
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000,
-          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
+          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+          record: Annotated[bool, typer.Option(
+              "--record/--no-record", help="also run the recording service in this process "
+              "(one worker); see `vigila recording run` for a recording server")] = False) -> None:
     """Serve the HTTP API (migrations are applied first)."""
     import uvicorn
 
+    if record and workers != 1:
+        raise typer.BadParameter("--record runs one recorder: use one worker",
+                                 param_hint="--workers")
     settings, db = _open()
     db.dispose()
+    os.environ["VIGILA_RECORD"] = "1" if record else "0"
     typer.echo(f"Vigila {__version__} on http://{host}:{port}/api/docs ({settings.database_url})")
     uvicorn.run("vigila.api.asgi:app", host=host, port=port, workers=workers,
                 proxy_headers=False, log_level="info")
@@ -145,10 +160,16 @@ def demo(host: str = "127.0.0.1", port: int = 8000,
                 sim = stack.enter_context(CameraSimulator(
                     camera_ids(cameras), port=rtsp_port, cache_dir=settings.data_dir / "sim"))
                 typer.echo(f"  RTSP cameras ({cameras}): {sim.url(camera_ids(1)[0])} ... "
-                           f"{sim.url(camera_ids(cameras)[-1])}\n")
+                           f"{sim.url(camera_ids(cameras)[-1])}")
+                # Only the streamed cameras: the rest of the city would just retry forever.
+                service = recording.RecordingService(
+                    Database(settings.database_url), settings, options=recording.ServiceOptions(
+                        only=frozenset(camera_ids(cameras))))
+                stack.enter_context(service)
+                typer.echo(f"  Recording them into:  {settings.recordings_root}\n")
             except SimulatorError as exc:  # the API is still worth serving without video
                 typer.echo(f"  simulated cameras not started: {exc.detail}\n", err=True)
-        serve(host=host, port=port, workers=1)
+        serve(host=host, port=port, workers=1, record=False)
 
 
 @db_app.command("upgrade")
@@ -560,6 +581,166 @@ def plan_gates(
     from vigila.planning import gates
 
     _solve_and_draw(gates, problem, out, "gates", as_json)
+
+
+# --- recording service, holds, retention ---------------------------------------------
+
+
+def _instant(text: str, name: str) -> Any:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=name) from exc
+
+
+@recording_app.command("run")
+def recording_run(
+    server: Annotated[str | None, typer.Option(
+        help="record the cameras assigned to this recording server "
+             "(default: VIGILA_RECORDER_SERVER, else every camera)")] = None,
+    segment_seconds: Annotated[float, typer.Option(min=0.5, max=3600)] = 10.0,
+    duration: Annotated[float | None, typer.Option(
+        min=0, help="stop after this many seconds (default: until Ctrl-C)")] = None,
+    status_every: Annotated[float, typer.Option(min=0.5)] = 30.0,
+) -> None:
+    """Record the registry's active cameras into the recording root, with retention."""
+    settings, db = _open()
+    service = recording.RecordingService(
+        db, settings, server_id=server, options=recording.ServiceOptions(
+            segment_seconds=segment_seconds))
+    deadline = None if duration is None else time.monotonic() + duration
+    try:
+        with _errors(), service:
+            rescan = service.last_rescan
+            typer.echo(f"recording {len(service.cameras)} camera(s) into "
+                       f"{settings.recordings_root}" + (
+                           f" (rescan: {rescan.indexed} indexed, {rescan.quarantined} "
+                           "quarantined)" if rescan else ""), err=True)
+            next_status = time.monotonic() + status_every
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2)
+                if time.monotonic() >= next_status:
+                    for status in service.status().values():
+                        typer.echo(f"{status['camera']}\t{status['state']}\t"
+                                   f"segments={status['segments']}\tgaps={status['gaps']}")
+                    next_status = time.monotonic() + status_every
+    except KeyboardInterrupt:
+        typer.echo("stopping: closing the open segments", err=True)
+    finally:
+        db.dispose()
+
+
+@recording_app.command("health")
+def recording_health(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Each camera's health as its recorder last reported it."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        with db.read() as conn:
+            rows = recording.list_health(conn, who)
+        if as_json:
+            _print([row.model_dump(mode="json") for row in rows])
+            return
+        for row in rows:
+            state = row.state + (" (stale)" if row.stale else "")
+            fps = f"{row.fps:g} fps" if row.fps is not None else "-"
+            rate = f"{row.bitrate_bps / 1e6:.2f} Mbit/s" if row.bitrate_bps else "-"
+            last = row.last_frame_at.isoformat() if row.last_frame_at else "-"
+            typer.echo(f"{row.camera_id:<14} {state:<16} {fps:<9} {rate:<13} {last}"
+                       + (f"  {row.last_error}" if row.last_error else ""))
+    _run(run)
+
+
+@recording_app.command("purge")
+def recording_purge() -> None:
+    """Delete now the video past each camera's retention that no legal hold keeps."""
+    def run(settings: Settings, db: Database, _: Principal) -> None:
+        report = recording.purge_expired(db, settings.recordings_root,
+                                         default_days=settings.retention_days)
+        typer.echo(f"deleted {report.total} segments ({report.freed_bytes} bytes); "
+                   f"{report.held_kept} expired segments kept under legal hold")
+    _run(run)
+
+
+@recording_app.command("rescan")
+def recording_rescan() -> None:
+    """Index segments the index misses; quarantine unreadable files."""
+    def run(settings: Settings, db: Database, _: Principal) -> None:
+        report = recording.rescan(db, settings.recordings_root)
+        typer.echo(f"indexed {report.indexed}, already known {report.already_known}, "
+                   f"quarantined {report.quarantined}, ignored {report.ignored}")
+        for path in report.quarantined_paths:
+            typer.echo(f"  quarantined: {path}")
+    _run(run)
+
+
+@hold_app.command("create")
+def hold_create(
+    authority: Annotated[str, typer.Option(help="who asked, e.g. 'Procura di Prato'")],
+    reference: Annotated[str, typer.Option(help="the request's reference")],
+    request_date: Annotated[str, typer.Option("--date", help="the request's date, YYYY-MM-DD")],
+    camera: Annotated[list[str], typer.Option(help="camera id; repeat")],
+    start: Annotated[str, typer.Option("--from", help="ISO 8601 with offset")],
+    end: Annotated[str, typer.Option("--to", help="ISO 8601 with offset")],
+    notes: str | None = None,
+) -> None:
+    """Put cameras' video in a time window under a legal hold."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        data = recording.HoldIn.model_validate({
+            "authority": authority, "reference": reference, "request_date": request_date,
+            "cameras": camera, "start": _instant(start, "--from"),
+            "end": _instant(end, "--to"), "notes": notes})
+        with db.write() as conn:
+            _print(recording.create_hold(conn, who, data).model_dump(mode="json"))
+    _run(run)
+
+
+@hold_app.command("list")
+def hold_list(active: Annotated[bool | None, typer.Option("--active/--released")] = None) -> None:
+    """List legal holds."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        with db.read() as conn:
+            holds = recording.list_holds(conn, who, active=active)
+        for h in holds:
+            state = "active" if h.active else f"released {h.released_at:%Y-%m-%d}"
+            typer.echo(f"{h.id:>4} {state:<20} {h.reference:<24} {h.authority:<30} "
+                       f"{h.start:%Y-%m-%d %H:%M}..{h.end:%Y-%m-%d %H:%M} "
+                       f"{','.join(h.cameras)} ({h.segments} segments)")
+    _run(run)
+
+
+@hold_app.command("release")
+def hold_release(hold_id: int,
+                 reason: Annotated[str, typer.Option(help="why it is released")]) -> None:
+    """Release a legal hold: its video follows retention again."""
+    def run(_: Settings, db: Database, who: Principal) -> None:
+        with db.write() as conn:
+            hold = recording.release_hold(conn, who, hold_id,
+                                          recording.HoldRelease(reason=reason))
+        typer.echo(f"hold {hold.id} released")
+    _run(run)
+
+
+@retention_app.command("list")
+def retention_list() -> None:
+    """Each camera's retention in days."""
+    def run(settings: Settings, db: Database, who: Principal) -> None:
+        with db.read() as conn:
+            for r in recording.list_retention(conn, who, settings.retention_days):
+                typer.echo(f"{r.camera_id:<14} {r.days:>4} days"
+                           + ("  (default)" if r.default else f"  {r.reason or ''}"))
+    _run(run)
+
+
+@retention_app.command("set")
+def retention_set(camera: str, days: int,
+                  reason: Annotated[str | None, typer.Option(
+                      help="legal basis; required past 7 days")] = None) -> None:
+    """Set a camera's retention."""
+    def run(settings: Settings, db: Database, who: Principal) -> None:
+        data = recording.RetentionIn(days=days, reason=reason)
+        with db.write() as conn:
+            r = recording.set_retention(conn, who, camera, data, settings.retention_days)
+        typer.echo(f"{r.camera_id}: {r.days} days")
+    _run(run)
 
 
 def main() -> None:

@@ -24,7 +24,8 @@ class Permission(StrEnum):
     PERSONAL_READ = "personal.read"  # video, plate reads: always with a purpose
     EVIDENCE_EXPORT = "evidence.export"
     EVIDENCE_RECEIVE = "evidence.receive"
-    HOLDS_MANAGE = "holds.manage"
+    HOLDS_CREATE = "holds.create"  # put video under a legal hold on a request
+    HOLDS_MANAGE = "holds.manage"  # release a hold (supervisors only)
     RETENTION_MANAGE = "retention.manage"
     METRICS_READ = "metrics.read"
 
@@ -32,10 +33,11 @@ class Permission(StrEnum):
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({P.REGISTRY_READ, P.PERSONAL_READ}),
-    Role.INVESTIGATOR: frozenset({P.REGISTRY_READ, P.PERSONAL_READ, P.EVIDENCE_EXPORT}),
+    Role.INVESTIGATOR: frozenset(
+        {P.REGISTRY_READ, P.PERSONAL_READ, P.EVIDENCE_EXPORT, P.HOLDS_CREATE}),
     Role.SUPERVISOR: frozenset(
-        {P.REGISTRY_READ, P.PERSONAL_READ, P.EVIDENCE_EXPORT, P.HOLDS_MANAGE, P.USERS_READ,
-         P.METRICS_READ}
+        {P.REGISTRY_READ, P.PERSONAL_READ, P.EVIDENCE_EXPORT, P.HOLDS_CREATE, P.HOLDS_MANAGE,
+         P.USERS_READ, P.METRICS_READ}
     ),
     Role.ADMINISTRATOR: frozenset(
         {P.REGISTRY_READ, P.REGISTRY_WRITE, P.USERS_READ, P.USERS_WRITE, P.AUDIT_VERIFY,

@@ -25,11 +25,13 @@ from vigila.api.middleware import BodyLimit, Metrics
 from vigila.api.routes_audit import router as audit_router
 from vigila.api.routes_auth import router as auth_router
 from vigila.api.routes_planning import router as planning_router
+from vigila.api.routes_recording import router as recording_router
 from vigila.api.routes_registry import router as registry_router
 from vigila.api.routes_system import device_counts
 from vigila.api.routes_system import router as system_router
 from vigila.api.routes_users import router as users_router
 from vigila.core import EventBus, Settings
+from vigila.recording import RecordingService
 from vigila.store import Database, upgrade
 
 
@@ -59,7 +61,9 @@ def _docs(app: FastAPI) -> None:
             swagger_favicon_url="/api/docs/static/favicon-32x32.png")
 
 
-def create_app(settings: Settings, db: Database | None = None, *, migrate: bool = True) -> FastAPI:
+def create_app(settings: Settings, db: Database | None = None, *, migrate: bool = True,
+               record: bool = False) -> FastAPI:
+    """The API; with `record`, this process also runs the recording service."""
     db = db or Database(settings.database_url)
     if migrate:
         upgrade(db)
@@ -70,8 +74,14 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        db.dispose()
+        service = RecordingService(db, settings, inst.bus).start() if record else None
+        app.state.recording = service
+        try:
+            yield
+        finally:
+            if service is not None:
+                service.stop()
+            db.dispose()
 
     app = FastAPI(
         title="Vigila",
@@ -98,7 +108,7 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
     app.openapi = openapi  # type: ignore[method-assign]
     problems.install(app)
     for router in (system_router, auth_router, registry_router, users_router, audit_router,
-                   planning_router):
+                   planning_router, recording_router):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Metrics, registry=registry)

@@ -246,6 +246,8 @@ class _Run:
     done: int = 0  # segments handled
     stopping: bool = False
     stop_sent_at: float | None = None
+    rate_frames: int = -1  # frames and stream time at the start of the fps window
+    rate_since: float = 0.0
 
 
 class CameraRecorder:
@@ -253,7 +255,7 @@ class CameraRecorder:
 
     def __init__(self, camera_id: str, url: str, root: Path, sink: SegmentSink, *,
                  segment_seconds: float = 10.0, ffmpeg: str = "ffmpeg",
-                 backoff_initial: float = 0.5, backoff_max: float = 30.0,
+                 backoff_initial: float = 0.5, backoff_max: float = 3.0,
                  stall_seconds: float | None = None, io_timeout: float = 5.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.camera_id = check_camera_id(camera_id)
@@ -265,6 +267,8 @@ class CameraRecorder:
         self.segment_seconds = float(segment_seconds)
         self.ffmpeg = ffmpeg
         self.backoff_initial = backoff_initial
+        # Capped low on purpose: recording must resume within 5 s of a camera's return,
+        # and a refused RTSP connection every 3 s costs next to nothing.
         self.backoff_max = backoff_max
         # No output-time progress for this long: the stream has stalled.
         self.stall_seconds = stall_seconds or max(3 * self.segment_seconds, 2 * io_timeout)
@@ -283,6 +287,7 @@ class CameraRecorder:
         self.gaps = 0
         self.last_segment: Segment | None = None
         self.last_segment_at: datetime | None = None
+        self.last_frame_at: datetime | None = None  # wall time the output last advanced
         self.fps: float | None = None
         self.bitrate_bps: float | None = None
         self.retry_at: datetime | None = None
@@ -294,9 +299,14 @@ class CameraRecorder:
 
     # --- life ----------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, gap_reason: str = "recording stopped") -> None:
         if self._thread is not None:
             return
+        self._stop.clear()  # a stopped recorder may be started again (disk space back)
+        with self._lock:
+            if self._last_end is not None and self._gap_since is None:
+                # Started again: the pause is an outage like any other.
+                self._gap_since, self._gap_reason = self._last_end, gap_reason
         self.partial_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = self.clock()
         self.state = "connecting"
@@ -334,6 +344,7 @@ class CameraRecorder:
                 "last_segment_at": _iso(self.last_segment_at) if self.last_segment_at else None,
                 "offline_since": _iso(self._gap_since) if self._gap_since else None,
                 "retry_at": _iso(self.retry_at) if self.retry_at else None,
+                "last_frame_at": _iso(self.last_frame_at) if self.last_frame_at else None,
                 "fps": self.fps,
                 "bitrate_bps": self.bitrate_bps,
             }
@@ -489,11 +500,18 @@ class CameraRecorder:
             return False
         if frames <= 0:
             return False
-        with contextlib.suppress(ValueError):
-            self.fps = round(float(block.get("fps", "")), 2)
+        # Frames per second of stream time over the last few seconds: a camera that drops
+        # frames shows it, and the burst ffmpeg flushes after probing does not inflate it
+        # (its own fps figure is a run-long average of wall time).
+        if run.rate_frames < 0:
+            run.rate_frames, run.rate_since = frames, out_time
+        elif out_time - run.rate_since >= 3.0:
+            self.fps = round((frames - run.rate_frames) / (out_time - run.rate_since), 2)
+            run.rate_frames, run.rate_since = frames, out_time
         if out_time > run.last_out_time:
             run.last_out_time = out_time
             run.last_advance = time.monotonic()
+            self.last_frame_at = self.clock()
         # ffmpeg first flushes what it buffered while probing the stream, faster than real
         # time, so the earliest (now - output time) is the best wall-clock time of stream
         # time 0; it is refined until the first segment is published, then fixed.
