@@ -196,13 +196,16 @@ def test_holds_are_zone_scoped_permissioned_and_audited(world: World) -> None:
             authority="Procura", reference="R1", request_date=date(2026, 11, 1),
             cameras=["CAM-A1"], start=end, end=start))
     hold_id = hold(db, ["CAM-A1", "CAM-A2"], start, end, investigator(["zona-a"]))
-    (entry,) = audit_entries(db, "hold.create")
+    entry = audit_entries(db, "hold.create")[0]
     assert entry["actor"] == "inv" and entry["resource"] == f"hold:{hold_id}"
     assert entry["detail"]["reference"] == "RGNR 4321/2026"
     assert entry["detail"]["cameras"] == ["CAM-A1", "CAM-A2"]
-    with db.read() as conn:  # zona-b only: the hold is not there at all
-        assert list_holds(conn, investigator(["zona-b"])) == []
-        assert [h.id for h in list_holds(conn, investigator(["zona-a"]))] == [hold_id]
+    shared = hold(db, ["CAM-A1", "CAM-B1"], start, end)
+    with db.read() as conn:  # zona-b only: the zona-a hold is not there at all
+        assert [h.id for h in list_holds(conn, investigator(["zona-b"]))] == [shared]
+        mine = {h.id: h.cameras for h in list_holds(conn, investigator(["zona-a"]))}
+    # A hold over both zones shows each user only the cameras of their own zones.
+    assert mine == {hold_id: ["CAM-A1", "CAM-A2"], shared: ["CAM-A1"]}
     with db.write() as conn, pytest.raises(Forbidden):  # investigators cannot release
         release_hold(conn, investigator(), hold_id, HoldRelease(reason="x"))
     with db.write() as conn:

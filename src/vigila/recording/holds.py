@@ -90,9 +90,13 @@ def _visible_cameras(conn: Connection, actor: Principal, ids: list[str]) -> set[
         devices.c.id.in_(ids), actor.zone_clause(devices.c.zone_id))).scalars())
 
 
-def _hold(conn: Connection, row: Any) -> Hold:
-    cameras = sorted(conn.execute(sa.select(legal_hold_cameras.c.camera_id).where(
-        legal_hold_cameras.c.hold_id == row.id)).scalars())
+def _hold(conn: Connection, actor: Principal, row: Any) -> Hold:
+    # Only the cameras the actor may see: a shared hold must not name another zone's.
+    cameras = sorted(conn.execute(
+        sa.select(legal_hold_cameras.c.camera_id).select_from(legal_hold_cameras.join(
+            devices, devices.c.id == legal_hold_cameras.c.camera_id))
+        .where(legal_hold_cameras.c.hold_id == row.id,
+               actor.zone_clause(devices.c.zone_id))).scalars())
     kept = conn.execute(sa.select(sa.func.count()).select_from(segments).where(
         segments.c.camera_id.in_(cameras), segments.c.start < row.end,
         segments.c.end > row.start)).scalar_one() if row.released_at is None else 0
@@ -141,7 +145,7 @@ def get_hold(conn: Connection, actor: Principal, hold_id: int) -> Hold:
         legal_holds.c.id == hold_id, _scope(actor))).first()
     if row is None:
         raise NotFound(f"no such hold: {hold_id}")
-    return _hold(conn, row)
+    return _hold(conn, actor, row)
 
 
 def list_holds(conn: Connection, actor: Principal, *, active: bool | None = None,
@@ -156,7 +160,7 @@ def list_holds(conn: Connection, actor: Principal, *, active: bool | None = None
         q = q.where(sa.exists(sa.select(1).where(
             legal_hold_cameras.c.hold_id == legal_holds.c.id,
             legal_hold_cameras.c.camera_id == camera)))
-    return [_hold(conn, row) for row in conn.execute(q).all()]
+    return [_hold(conn, actor, row) for row in conn.execute(q).all()]
 
 
 def release_hold(conn: Connection, actor: Principal, hold_id: int, data: HoldRelease) -> Hold:
