@@ -164,7 +164,7 @@ def demo(host: str = "127.0.0.1", port: int = 8000,
                 # Only the streamed cameras: the rest of the city would just retry forever.
                 service = recording.RecordingService(
                     Database(settings.database_url), settings, options=recording.ServiceOptions(
-                        only=frozenset(camera_ids(cameras))))
+                        streams=sim.urls()))
                 stack.enter_context(service)
                 typer.echo(f"  Recording them into:  {settings.recordings_root}\n")
             except SimulatorError as exc:  # the API is still worth serving without video

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +50,8 @@ class ServiceOptions:
     tick_seconds: float = 2.0  # health and disk checks
     purge_every_seconds: float = 300.0
     recorder: dict[str, Any] = field(default_factory=dict)  # CameraRecorder options
-    only: frozenset[str] | None = None  # record just these cameras (the demo's streamed few)
+    # Record just these registry cameras, at these URLs (the demo's simulated few).
+    streams: Mapping[str, str] | None = None
 
 
 def wanted_cameras(conn: sa.Connection, server_id: str | None) -> dict[str, str]:
@@ -125,8 +127,8 @@ class RecordingService:
         """Start recorders for newly wanted cameras, stop the ones no longer wanted."""
         with self.db.read() as conn:
             wanted = wanted_cameras(conn, self.server_id)
-        if self.options.only is not None:
-            wanted = {c: url for c, url in wanted.items() if c in self.options.only}
+        if self.options.streams is not None:
+            wanted = {c: self.options.streams[c] for c in wanted if c in self.options.streams}
         with self._lock:
             gone = [c for c, rec in self.cameras.items() if wanted.get(c) != rec.url]
             self._stop_cameras(gone)
