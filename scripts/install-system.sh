@@ -37,6 +37,8 @@ REQUIREMENTS=(
     "file:/usr/lib/*/gstreamer-1.0/libgstvideoparsersbad.so                      gstreamer1.0-plugins-bad"
     "file:/usr/lib/*/gstreamer-1.0/libgstx264.so                                 gstreamer1.0-plugins-ugly"
     "file:/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf                    fonts-dejavu-core"
+    # Browser tests: recorded video played by Chromium's own HLS player.
+    "chromium,/usr/bin/chromium                 chromium"
 )
 
 MIN_PYTHON="3.11"

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from vigila import __version__, recording, registry
 from vigila.access import Principal, Purpose, Role, audit, hasher, users
 from vigila.core import Settings, VigilaError, parse_instant
+from vigila.evidence.cli import evidence_app
 from vigila.recording.cli import record_command
 from vigila.registry.service import field_errors
 from vigila.sim.cli import sim_app
@@ -45,6 +46,7 @@ for sub, name in ((db_app, "db"), (audit_app, "audit"), (agency_app, "agency"),
                   (hold_app, "hold"), (retention_app, "retention")):
     app.add_typer(sub, name=name)
 app.command("record")(record_command)
+app.add_typer(evidence_app, name="evidence")
 
 T = TypeVar("T")
 

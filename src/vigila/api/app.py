@@ -24,7 +24,9 @@ from vigila.api.deps import Installation
 from vigila.api.middleware import BodyLimit, Metrics
 from vigila.api.routes_audit import router as audit_router
 from vigila.api.routes_auth import router as auth_router
+from vigila.api.routes_evidence import router as evidence_router
 from vigila.api.routes_planning import router as planning_router
+from vigila.api.routes_playback import router as playback_router
 from vigila.api.routes_recording import router as recording_router
 from vigila.api.routes_registry import router as registry_router
 from vigila.api.routes_system import device_counts
@@ -108,7 +110,7 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
     app.openapi = openapi  # type: ignore[method-assign]
     problems.install(app)
     for router in (system_router, auth_router, registry_router, users_router, audit_router,
-                   planning_router, recording_router):
+                   planning_router, recording_router, evidence_router, playback_router):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Metrics, registry=registry)
