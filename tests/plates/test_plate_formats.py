@@ -74,7 +74,10 @@ def test_every_format_has_examples_and_near_misses() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fmt", "example"), [(f, e) for f in FORMATS for e in f.examples], ids=str
+    ("fmt", "example"), [(f, e) for f in FORMATS for e in f.examples],
+    # The format's id, not its repr: frozensets print in a per-process order, and pytest-xdist
+    # needs every worker to collect the same test ids.
+    ids=lambda v: v.id if isinstance(v, PlateFormat) else str(v),
 )
 def test_examples_classify_as_their_format(fmt: PlateFormat, example: str) -> None:
     assert normalise(example) == example, "examples are written in canonical form"
