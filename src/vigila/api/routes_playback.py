@@ -27,7 +27,7 @@ from vigila.api.deps import (
     consultation,
     installation,
 )
-from vigila.core import NotFound, utcnow
+from vigila.core import NotFound, Unauthenticated, utcnow
 from vigila.core.text import NoNul
 from vigila.recording import playback
 
@@ -36,8 +36,18 @@ CameraId = Annotated[str, Path(max_length=64), StringConstraints(max_length=64),
 SegmentId = Annotated[int, Path(ge=1, le=2**62)]
 Start = Annotated[datetime, Query(description="ISO 8601 with its UTC offset")]
 End = Annotated[datetime, Query(description="ISO 8601 with its UTC offset; after the start")]
-GrantToken = Annotated[str, Query(max_length=1024,
-                                  description="the grant from a playlist's Vigila-Grant header")]
+
+
+def _grant(grant: Annotated[str | None, Query(
+        max_length=1024, description="the grant from a playlist's Vigila-Grant header")] = None,
+           ) -> str:
+    # The grant is these URLs' credential: without one, 401 like any route without a session.
+    if not grant:
+        raise Unauthenticated("this URL needs the grant a playlist gives: ?grant=...")
+    return grant
+
+
+GrantToken = Annotated[str, Depends(_grant)]
 _BINARY = {"type": "string", "format": "binary"}
 NO_STORE = {"Cache-Control": "no-store"}  # personal data: no shared or disk cache
 

@@ -3,7 +3,8 @@
 One service runs per recording server (``VIGILA_RECORDER_SERVER``; unset: every
 camera). On start it rescans the recording root — after a crash it indexes what the
 index missed and quarantines what cannot be read — then records every active camera
-with an RTSP main stream assigned to it, following registry changes as they happen.
+with an RTSP main stream assigned to it, following registry changes (its events at
+once, and a look every 5 s).
 A maintenance thread writes each camera's health to ``camera_health`` (so any API
 process can show it), publishes ``recording.camera.online|offline`` on the event bus
 when a camera changes state, runs the retention purge, and guards the disk: when only
@@ -49,6 +50,9 @@ class ServiceOptions:
     segment_seconds: float = 10.0
     tick_seconds: float = 2.0  # health and disk checks
     purge_every_seconds: float = 300.0
+    # Registry events wake the service at once, but only within this process (and may come
+    # before their transaction commits): a periodic look at the registry catches the rest.
+    sync_every_seconds: float = 5.0
     recorder: dict[str, Any] = field(default_factory=dict)  # CameraRecorder options
     # Record just these registry cameras, at these URLs (the demo's simulated few).
     streams: Mapping[str, str] | None = None
@@ -162,6 +166,7 @@ class RecordingService:
 
     def _loop(self) -> None:
         next_purge = 0.0
+        next_sync = self.options.sync_every_seconds
         elapsed = 0.0
         while not self._stop.is_set():
             woke = self._wake.wait(self.options.tick_seconds)
@@ -169,8 +174,9 @@ class RecordingService:
             if self._stop.is_set():
                 break
             try:
-                if woke:
+                if woke or elapsed >= next_sync:
                     self.sync()
+                    next_sync = elapsed + self.options.sync_every_seconds
                 self._report_health()
                 if elapsed >= next_purge:
                     self.purge()
