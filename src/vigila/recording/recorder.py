@@ -46,6 +46,10 @@ INDEX_FILE = "index.jsonl"
 GAPS_FILE = "gaps.jsonl"
 # ffmpeg may open only what an RTSP session needs: no file:, no http:, no concat tricks.
 PROTOCOLS = "rtsp,rtsps,rtp,tcp,udp,tls"
+# The supervisor's cost is waking up: a progress report every 2 s and a look at the process
+# every second keep it well under ffmpeg's own cost, and still see a stall in seconds.
+PROGRESS_SECONDS = 2
+WATCH_SECONDS = 1.0
 
 
 # --- validation --------------------------------------------------------------
@@ -389,7 +393,7 @@ class CameraRecorder:
         delta = min(0.5, self.segment_seconds * 0.05)  # a key frame a little early still cuts
         return [
             self.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
-            "-progress", "pipe:2", "-stats_period", "1",
+            "-progress", "pipe:2", "-stats_period", str(PROGRESS_SECONDS),
             "-protocol_whitelist", PROTOCOLS,
             "-rtsp_transport", "tcp", "-timeout", str(int(self.io_timeout * 1_000_000)),
             "-i", self.url,
@@ -418,7 +422,7 @@ class CameraRecorder:
         open_streams = 2
         while open_streams:
             try:
-                kind, value = events.get(timeout=0.25)
+                kind, value = events.get(timeout=WATCH_SECONDS)
             except queue.Empty:
                 kind, value = "tick", None
             if kind == "eof":
