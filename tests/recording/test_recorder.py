@@ -219,6 +219,22 @@ def test_unreachable_urls_stay_offline_and_retry(sim: CameraSimulator, tmp_path:
     assert sorted(g["camera"] for g in gaps) == ["MISSING", "REFUSED"]
 
 
+def test_a_stream_with_no_video_is_explained_and_retried(sim: CameraSimulator,
+                                                         tmp_path: Path) -> None:
+    camera = CameraRecorder("CAM-0001", sim.audio_url("CAM-0001"), tmp_path, JsonlSink(tmp_path),
+                            segment_seconds=SEGMENT, backoff_initial=0.2, backoff_max=0.5)
+    camera.start()
+    try:
+        wait_until(lambda: camera.attempts >= 3, 20, "three attempts")
+        status = camera.status()
+    finally:
+        camera.stop()
+    assert status["state"] in ("offline", "connecting")
+    assert status["last_error"] == "no video stream"
+    assert status["segments"] == 0
+    assert not list(tmp_path.rglob("*.mp4"))
+
+
 def test_status_while_offline(tmp_path: Path) -> None:
     camera = CameraRecorder("CAM-X", f"rtsp://127.0.0.1:{free_port()}/CAM-X/main",
                             tmp_path, JsonlSink(tmp_path), backoff_initial=0.2)

@@ -250,6 +250,7 @@ class _Run:
     done: int = 0  # segments handled
     stopping: bool = False
     stop_sent_at: float | None = None
+    explained: bool = False  # an error line of this run was explained already
     rate_frames: int = -1  # frames and stream time at the start of the fps window
     rate_since: float = 0.0
 
@@ -432,8 +433,13 @@ class CameraRecorder:
             elif kind == "progress":
                 flowed = self._progress(run, value) or flowed
             elif kind == "error":
-                with self._lock:
-                    self.last_error = _explain(value)
+                explained = _explain(value)
+                # ffmpeg follows the cause with generic lines ("To ignore this, ...",
+                # "Conversion failed!"): the first line we can explain is the one to show.
+                if explained != value.strip()[:200] or not run.explained:
+                    run.explained = run.explained or explained != value.strip()[:200]
+                    with self._lock:
+                        self.last_error = explained
             self._watch(run)
         try:
             code = proc.wait(10)

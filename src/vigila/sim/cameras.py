@@ -194,6 +194,11 @@ class CameraSimulator:
             raise SimulatorError("the simulator was started without sub streams")
         return f"rtsp://{self.address}:{self.port}/{camera_id}/{'sub' if sub else 'main'}"
 
+    def audio_url(self, camera_id: str) -> str:
+        """The camera's audio-only stream: an RTSP source with no video, for fault tests."""
+        self._known(camera_id)
+        return f"rtsp://{self.address}:{self.port}/{camera_id}/audio"
+
     def urls(self) -> dict[str, str]:
         return {camera_id: self.url(camera_id) for camera_id in self.cameras}
 

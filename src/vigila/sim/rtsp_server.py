@@ -199,6 +199,19 @@ class Camera:
         return [f"/{self.camera_id}/{name}" for name in self.factories]
 
 
+def audio_factory() -> GstRtspServer.RTSPMediaFactory:
+    """/<camera>/audio: a stream with no video at all (G.711 silence), for fault tests.
+
+    Nothing runs until a client plays it.
+    """
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch("( audiotestsrc is-live=true wave=silence ! "
+                       "audio/x-raw,rate=8000,channels=1 ! alawenc ! "
+                       "rtppcmapay name=pay0 pt=8 )")
+    factory.set_shared(True)
+    return factory
+
+
 class SimServer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.main_clip = load_clip(args.main, args.fps)
@@ -213,6 +226,7 @@ class SimServer:
             camera.factories["main"] = replay_factory(self.main_clip, camera.medias)
             if self.sub_clip is not None:
                 camera.factories["sub"] = replay_factory(self.sub_clip, camera.medias)
+            camera.factories["audio"] = audio_factory()
             self.cameras[camera_id] = camera
             self.mount(camera)
         self.loop = GLib.MainLoop()
