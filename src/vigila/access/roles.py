@@ -28,6 +28,7 @@ class Permission(StrEnum):
     HOLDS_MANAGE = "holds.manage"  # release a hold (supervisors only)
     RETENTION_MANAGE = "retention.manage"
     METRICS_READ = "metrics.read"
+    HOTLISTS_MANAGE = "hotlists.manage"  # create lists, add, remove and import entries
 
 
 P = Permission
@@ -37,11 +38,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {P.REGISTRY_READ, P.PERSONAL_READ, P.EVIDENCE_EXPORT, P.HOLDS_CREATE}),
     Role.SUPERVISOR: frozenset(
         {P.REGISTRY_READ, P.PERSONAL_READ, P.EVIDENCE_EXPORT, P.HOLDS_CREATE, P.HOLDS_MANAGE,
-         P.USERS_READ, P.METRICS_READ}
+         P.USERS_READ, P.METRICS_READ, P.HOTLISTS_MANAGE}
     ),
     Role.ADMINISTRATOR: frozenset(
         {P.REGISTRY_READ, P.REGISTRY_WRITE, P.USERS_READ, P.USERS_WRITE, P.AUDIT_VERIFY,
-         P.RETENTION_MANAGE, P.METRICS_READ}
+         P.RETENTION_MANAGE, P.METRICS_READ, P.HOTLISTS_MANAGE}
     ),
     Role.DPO: frozenset({P.REGISTRY_READ, P.USERS_READ, P.AUDIT_READ, P.AUDIT_VERIFY}),
     Role.JUDICIAL_VIEWER: frozenset({P.EVIDENCE_RECEIVE}),

@@ -25,6 +25,7 @@ from vigila.api.middleware import BodyLimit, Metrics
 from vigila.api.routes_audit import router as audit_router
 from vigila.api.routes_auth import router as auth_router
 from vigila.api.routes_evidence import router as evidence_router
+from vigila.api.routes_hotlists import router as hotlists_router
 from vigila.api.routes_planning import router as planning_router
 from vigila.api.routes_playback import router as playback_router
 from vigila.api.routes_recording import router as recording_router
@@ -110,7 +111,8 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
     app.openapi = openapi  # type: ignore[method-assign]
     problems.install(app)
     for router in (system_router, auth_router, registry_router, users_router, audit_router,
-                   planning_router, recording_router, evidence_router, playback_router):
+                   planning_router, recording_router, evidence_router, playback_router,
+                   hotlists_router):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Metrics, registry=registry)
