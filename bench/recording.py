@@ -965,8 +965,8 @@ def warnings(results: list[dict[str, Any]]) -> list[str]:
         sim = r["cpu"]["sim"]["median_pct"]
         if sim > SIM_BOUND_PCT:
             notes.append(f"At N = {r['cameras']} the simulator used {sim:.0f} % of a core: "
-                         "its per-frame Python callbacks share one interpreter lock, so at "
-                         "this N it may be the limit, not the recorders.")
+                         "the simulated cameras compete with the recorders for the same two "
+                         "cores, so at this N they may be the limit, not the recorders.")
         f = r.get("ffmpeg")
         if f is not None and r["vigila"]["lost"] and f["lost"] and "dropped" not in r:
             notes.append(f"At N = {r['cameras']} both sides lost data: the simulator or the "
