@@ -125,6 +125,7 @@ ACCOUNTS: dict[str, tuple[list[Role], list[str] | None]] = {
     "supervisor": ([Role.SUPERVISOR], None),
     "dpo": ([Role.DPO], None),
     "judge": ([Role.JUDICIAL_VIEWER], []),
+    "reader": ([Role.READER], None),
 }
 
 

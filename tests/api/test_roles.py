@@ -25,6 +25,7 @@ JSON = "application/json"
 ROLE_USER: dict[Role, str] = {
     Role.ADMINISTRATOR: "admin", Role.OPERATOR: "operator", Role.INVESTIGATOR: "investigator",
     Role.SUPERVISOR: "supervisor", Role.DPO: "dpo", Role.JUDICIAL_VIEWER: "judge",
+    Role.READER: "reader",
 }
 SQUARE_C = {"type": "Polygon", "coordinates": [[[11.13, 43.89], [11.14, 43.89], [11.14, 43.90],
                                                 [11.13, 43.90], [11.13, 43.89]]]}

@@ -12,6 +12,7 @@ class Role(StrEnum):
     ADMINISTRATOR = "administrator"  # devices, users, agencies, servers, retention
     DPO = "dpo"  # data-protection officer: audit trail, register, retention
     JUDICIAL_VIEWER = "judicial_viewer"  # judicial authority: receives evidence
+    READER = "reader"  # a plate reader (or its gateway) pushing reads: ingest only
 
 
 class Permission(StrEnum):
@@ -29,23 +30,30 @@ class Permission(StrEnum):
     RETENTION_MANAGE = "retention.manage"
     METRICS_READ = "metrics.read"
     HOTLISTS_MANAGE = "hotlists.manage"  # create lists, add, remove and import entries
+    READS_INGEST = "reads.ingest"  # push plate reads (readers, their gateways)
+    READS_SEARCH = "reads.search"  # investigative search over transits: always with a purpose
+    ALARMS_HANDLE = "alarms.handle"  # acknowledge an alarm and record its outcome
+    ALARMS_MANAGE = "alarms.manage"  # webhooks where alarms are posted
+    FORWARDING_MANAGE = "forwarding.manage"  # the upstream queue and its dead letters
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OPERATOR: frozenset({P.REGISTRY_READ, P.PERSONAL_READ}),
+    Role.OPERATOR: frozenset({P.REGISTRY_READ, P.PERSONAL_READ, P.ALARMS_HANDLE}),
     Role.INVESTIGATOR: frozenset(
-        {P.REGISTRY_READ, P.PERSONAL_READ, P.EVIDENCE_EXPORT, P.HOLDS_CREATE}),
+        {P.REGISTRY_READ, P.PERSONAL_READ, P.EVIDENCE_EXPORT, P.HOLDS_CREATE, P.READS_SEARCH}),
     Role.SUPERVISOR: frozenset(
         {P.REGISTRY_READ, P.PERSONAL_READ, P.EVIDENCE_EXPORT, P.HOLDS_CREATE, P.HOLDS_MANAGE,
-         P.USERS_READ, P.METRICS_READ, P.HOTLISTS_MANAGE}
+         P.USERS_READ, P.METRICS_READ, P.HOTLISTS_MANAGE, P.READS_SEARCH, P.ALARMS_HANDLE}
     ),
     Role.ADMINISTRATOR: frozenset(
         {P.REGISTRY_READ, P.REGISTRY_WRITE, P.USERS_READ, P.USERS_WRITE, P.AUDIT_VERIFY,
-         P.RETENTION_MANAGE, P.METRICS_READ, P.HOTLISTS_MANAGE}
+         P.RETENTION_MANAGE, P.METRICS_READ, P.HOTLISTS_MANAGE, P.ALARMS_MANAGE,
+         P.FORWARDING_MANAGE}
     ),
     Role.DPO: frozenset({P.REGISTRY_READ, P.USERS_READ, P.AUDIT_READ, P.AUDIT_VERIFY}),
     Role.JUDICIAL_VIEWER: frozenset({P.EVIDENCE_RECEIVE}),
+    Role.READER: frozenset({P.READS_INGEST}),
 }
 
 

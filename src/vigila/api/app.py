@@ -22,16 +22,20 @@ from vigila.access import Authenticator, hasher
 from vigila.api import problems
 from vigila.api.deps import Installation
 from vigila.api.middleware import BodyLimit, Metrics
+from vigila.api.routes_alarms import router as alarms_router
 from vigila.api.routes_audit import router as audit_router
 from vigila.api.routes_auth import router as auth_router
 from vigila.api.routes_evidence import router as evidence_router
+from vigila.api.routes_forwarding import router as forwarding_router
 from vigila.api.routes_hotlists import router as hotlists_router
 from vigila.api.routes_planning import router as planning_router
 from vigila.api.routes_playback import router as playback_router
+from vigila.api.routes_reads import router as reads_router
 from vigila.api.routes_recording import router as recording_router
 from vigila.api.routes_registry import router as registry_router
 from vigila.api.routes_system import device_counts
 from vigila.api.routes_system import router as system_router
+from vigila.api.routes_transits import router as transits_router
 from vigila.api.routes_users import router as users_router
 from vigila.core import EventBus, Settings
 from vigila.recording import RecordingService
@@ -112,7 +116,8 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
     problems.install(app)
     for router in (system_router, auth_router, registry_router, users_router, audit_router,
                    planning_router, recording_router, evidence_router, playback_router,
-                   hotlists_router):
+                   hotlists_router, reads_router, alarms_router, transits_router,
+                   forwarding_router):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Metrics, registry=registry)

@@ -34,6 +34,17 @@ class Settings:
     disk_high_water_percent: int = 90  # past this, the oldest unheld video goes
     recording_quota_bytes: int = 0  # a cap on the recording root's size; 0: the disk decides
     recorder_server: str | None = None  # record the cameras assigned to this server id
+    # Plate reads. Minimisation (Garante 752/2025, 531/2025): a transit matching no hotlist
+    # is kept only long enough to serve a hotlist added late and an urgent search.
+    reads_unmatched_hours: int = 24
+    reads_hit_max_days: int = 365  # a hit stays with its alarm until the case closes, at most this
+    reads_closed_days: int = 30  # after its alarm closes, a hit stays this long for appeals
+    reads_counts_days: int = 1825  # hourly counts hold no plate: traffic statistics, 5 years
+    reads_max_image_bytes: int = 5 * 1024 * 1024
+    reads_max_clock_skew_seconds: int = 300  # a read from further in the future is refused
+    mqtt_url: str | None = None  # mqtt://host:port; alarms go to vigila/alarms/<zone>/<device>
+    forward_url: str | None = None  # the national system's endpoint; None: no forwarding
+    forward_format: str = "json"  # json | xml
 
     @property
     def recordings_root(self) -> Path:
@@ -42,6 +53,10 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def read_images_root(self) -> Path:
+        return self.data_dir / "reads"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,4 +75,13 @@ class Settings:
             disk_high_water_percent=_int("VIGILA_DISK_HIGH_WATER_PERCENT", 90),
             recording_quota_bytes=_int("VIGILA_RECORDING_QUOTA_BYTES", 0),
             recorder_server=os.environ.get("VIGILA_RECORDER_SERVER") or None,
+            reads_unmatched_hours=_int("VIGILA_READS_UNMATCHED_HOURS", 24),
+            reads_hit_max_days=_int("VIGILA_READS_HIT_MAX_DAYS", 365),
+            reads_closed_days=_int("VIGILA_READS_CLOSED_DAYS", 30),
+            reads_counts_days=_int("VIGILA_READS_COUNTS_DAYS", 1825),
+            reads_max_image_bytes=_int("VIGILA_READS_MAX_IMAGE_BYTES", 5 * 1024 * 1024),
+            reads_max_clock_skew_seconds=_int("VIGILA_READS_MAX_CLOCK_SKEW_SECONDS", 300),
+            mqtt_url=os.environ.get("VIGILA_MQTT_URL") or None,
+            forward_url=os.environ.get("VIGILA_FORWARD_URL") or None,
+            forward_format=os.environ.get("VIGILA_FORWARD_FORMAT") or "json",
         )
