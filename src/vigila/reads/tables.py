@@ -22,6 +22,7 @@ transits = sa.Table(
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), nullable=False),
     sa.Column("plate", sa.String(16), nullable=False),  # normalised
+    sa.Column("plate_key", sa.String(16), nullable=False),  # the grammar's lookalike_key
     sa.Column("plate_raw", sa.String(64), nullable=False),  # as the reader sent it
     sa.Column("format_id", sa.String(32), nullable=False),  # the grammar's; "generic" if none
     sa.Column("country", sa.String(2)),  # the reader's, else the format's
@@ -40,9 +41,12 @@ transits = sa.Table(
     sa.Column("context_image_sha256", sa.String(64)),
     sa.UniqueConstraint("device_id", "event_id"),
     sa.Index("ix_transits_plate_time", "plate", "time"),
+    sa.Index("ix_transits_plate_key_time", "plate_key", "time"),  # look-alike search
     sa.Index("ix_transits_device_id_time", "device_id", "time"),
     sa.Index("ix_transits_time", "time"),
     sa.Index("ix_transits_hit_received_at", "hit", "received_at"),
+    # PostgreSQL also has ix_transits_plate_pattern (varchar_pattern_ops) for LIKE 'AB%'
+    # whatever the collation; created by migration 0005, not declared here.
 )
 
 alarms = sa.Table(

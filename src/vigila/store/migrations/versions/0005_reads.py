@@ -26,6 +26,7 @@ def upgrade() -> None:
                   sa.ForeignKey("devices.id", name="fk_transits_device_id_devices"),
                   nullable=False),
         sa.Column("plate", sa.String(16), nullable=False),
+        sa.Column("plate_key", sa.String(16), nullable=False),
         sa.Column("plate_raw", sa.String(64), nullable=False),
         sa.Column("format_id", sa.String(32), nullable=False),
         sa.Column("country", sa.String(2)),
@@ -45,6 +46,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("device_id", "event_id", name="uq_transits_device_id_event_id"),
     )
     op.create_index("ix_transits_plate_time", "transits", ["plate", "time"])
+    op.create_index("ix_transits_plate_key_time", "transits", ["plate_key", "time"])
+    if op.get_bind().dialect.name == "postgresql":
+        # Prefix wildcards (LIKE 'AB%') use this index whatever the database's collation.
+        op.execute("CREATE INDEX ix_transits_plate_pattern ON transits "
+                   "(plate varchar_pattern_ops)")
     op.create_index("ix_transits_device_id_time", "transits", ["device_id", "time"])
     op.create_index("ix_transits_time", "transits", ["time"])
     op.create_index("ix_transits_hit_received_at", "transits", ["hit", "received_at"])
@@ -130,7 +136,9 @@ def downgrade() -> None:
     for name in ("ix_alarms_created_at", "ix_alarms_state", "ix_alarms_transit_id"):
         op.drop_index(name, table_name="alarms")
     op.drop_table("alarms")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX ix_transits_plate_pattern")
     for name in ("ix_transits_hit_received_at", "ix_transits_time", "ix_transits_device_id_time",
-                 "ix_transits_plate_time"):
+                 "ix_transits_plate_key_time", "ix_transits_plate_time"):
         op.drop_index(name, table_name="transits")
     op.drop_table("transits")
