@@ -12,7 +12,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from vigila.core.text import NoNul
 
 # Bus topics. The payload of each is the model's `model_dump(mode="json")`.
-TRANSIT_TOPIC = "reads.transit"  # a transit was stored (after commit)
 ALARM_TOPIC = "reads.alarm.raised"  # a hit raised an alarm (after commit); payload AlarmEvent
 ALARM_CHANGED_TOPIC = "reads.alarm.changed"  # acknowledged or closed; payload Alarm
 

@@ -1,0 +1,464 @@
+"""Reads in: validate, store as transits, match against the hotlists, raise alarms.
+
+One call takes a batch (a single read is a batch of one) and answers per read: stored, a
+duplicate of one already stored (same device and reader event id), or rejected with the
+fields at fault. A bad read never costs the good ones beside it.
+
+The order of work keeps the alarm path short and nothing half-done:
+  1. validate each read in memory (device, plate grammar, time, images);
+  2. write the images to disk, named after the transit ids minted here;
+  3. one write transaction: transits, their alarms, the hourly counts, the upstream queue;
+  4. after the commit, publish each alarm on the bus (console, MQTT, webhooks listen there).
+If the transaction fails, the images written in step 2 are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from vigila.core import EventBus, FieldError, InvalidInput, Settings
+from vigila.core.events import Event
+from vigila.hotlists import Hit, HotlistMatcher
+from vigila.plates import classify, lookalike_key, normalise
+from vigila.plates.grammar import check_country
+from vigila.reads.models import (
+    ALARM_TOPIC,
+    AlarmEvent,
+    AlarmState,
+    IngestReport,
+    ReadDirection,
+    ReadResult,
+)
+from vigila.reads.raw import RawImage, RawRead
+from vigila.reads.tables import alarms, transit_counts, transits
+from vigila.registry.models import PLATE_READING, DeviceStatus
+from vigila.registry.tables import devices
+from vigila.store import Database
+
+log = logging.getLogger(__name__)
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # a reader whose clock says 1970 has lost it
+LATE_AFTER = timedelta(hours=1)  # a read older than this on arrival is flagged "late"
+MAX_PLATE_CHARS = 16
+_IMAGE_TYPES = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"))
+
+# Enqueues transits for the national system, in the ingest's transaction (see forwarding).
+Enqueue = Callable[[Connection, Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], datetime],
+                   int]
+
+
+@dataclass(frozen=True)
+class _Device:
+    id: str
+    name: str
+    zone_id: str | None
+    lat: float
+    lon: float
+
+
+@dataclass
+class _Accepted:
+    index: int
+    row: dict[str, Any]
+    device: _Device
+    images: list[tuple[str, RawImage, str]]  # (kind, image, extension)
+    flags: list[str]
+    hits: list[Hit] = field(default_factory=list)
+
+
+def image_extension(data: bytes) -> str | None:
+    """'jpg' or 'png' from the bytes themselves: a declared content type proves nothing."""
+    for magic, ext in _IMAGE_TYPES:
+        if data.startswith(magic):
+            return ext
+    return None
+
+
+def derived_event_id(device: str, at: datetime, plate: str) -> str:
+    """For readers that send no event id: the same read retried derives the same id."""
+    digest = hashlib.sha256(f"{device}|{at.isoformat()}|{plate}".encode()).hexdigest()
+    return "~" + digest[:40]
+
+
+class Ingest:
+    """The ingest of one installation: share one, it holds the matcher and a device cache."""
+
+    def __init__(self, db: Database, settings: Settings, bus: EventBus,
+                 matcher: HotlistMatcher | None = None, *, enqueue: Enqueue | None = None,
+                 refresh_seconds: float = 0.5, device_cache_seconds: float = 5.0) -> None:
+        self.db = db
+        self.settings = settings
+        self.bus = bus
+        self.matcher = matcher or HotlistMatcher(db)
+        self.enqueue = enqueue
+        self.refresh_seconds = refresh_seconds
+        self.device_cache_seconds = device_cache_seconds
+        self._refreshed = 0.0
+        self._devices: dict[str, tuple[float, _Device]] = {}
+        self._lock = threading.Lock()
+
+    # -- the one entry point ------------------------------------------------------------
+
+    def ingest(self, reads: Sequence[RawRead | InvalidInput], *,
+               device_id: str | None = None, now: datetime | None = None) -> IngestReport:
+        """Store a batch. An `InvalidInput` in `reads` stands for a read that could not even
+        be parsed; it is reported at its index. `device_id` overrides each read's device
+        (the vendor endpoints name the registry device in their URL)."""
+        received = now or datetime.now(UTC)
+        self._refresh_matcher()
+        results: dict[int, ReadResult] = {}
+        accepted: list[_Accepted] = []
+        ids = [r.device if device_id is None else device_id
+               for r in reads if isinstance(r, RawRead)]
+        known = self._devices_named(ids)
+        seen: dict[tuple[str, str], int] = {}
+        for i, read in enumerate(reads):
+            if isinstance(read, InvalidInput):
+                results[i] = _rejected(i, read.errors or [FieldError("read", read.detail)])
+                continue
+            if device_id is not None:
+                read = _with_device(read, device_id)
+            try:
+                item = self._validate(i, read, known, received)
+            except InvalidInput as exc:
+                results[i] = _rejected(i, exc.errors or [FieldError("read", exc.detail)])
+                continue
+            key = (item.row["device_id"], item.row["event_id"])
+            if key in seen:  # the same event twice in one batch: store it once
+                results[i] = ReadResult(index=i, status="duplicate", flags=["same_batch"])
+                continue
+            seen[key] = i
+            accepted.append(item)
+
+        stored: list[tuple[_Accepted, list[int]]] = []
+        if accepted:
+            stored = self._store(accepted, results, received)
+        for item, alarm_ids in stored:
+            results[item.index] = ReadResult(index=item.index, status="stored",
+                                              transit_id=item.row["id"], flags=item.flags,
+                                              alarms=alarm_ids)
+        ordered = [results[i] for i in range(len(reads))]
+        report = IngestReport(
+            stored=sum(r.status == "stored" for r in ordered),
+            duplicates=sum(r.status == "duplicate" for r in ordered),
+            rejected=sum(r.status == "rejected" for r in ordered),
+            alarms=sum(len(r.alarms) for r in ordered),
+            results=ordered)
+        return report
+
+    # -- validation ---------------------------------------------------------------------
+
+    def _validate(self, index: int, read: RawRead, known: Mapping[str, _Device],
+                  received: datetime) -> _Accepted:
+        errors: list[FieldError] = []
+        flags: list[str] = []
+        device = known.get(read.device)
+        if device is None:
+            errors.append(FieldError("device", f"no active plate reader {read.device!r} "
+                                               "in the registry"))
+        plate = ""
+        format_id = "generic"
+        country = None
+        try:
+            plate = normalise(read.plate)
+            if len(plate) > MAX_PLATE_CHARS:
+                raise InvalidInput.on("plate", f"{len(plate)} characters: no plate is that long")
+            country, format_id, more = _classify(plate, read.country)
+            flags += more
+        except InvalidInput as exc:
+            errors += exc.errors or [FieldError("plate", exc.detail)]
+        at = read.time
+        if at is None:
+            errors.append(FieldError("time", "missing: a read without its time is no transit"))
+        elif at.tzinfo is None:
+            errors.append(FieldError("time", "give the time zone (ISO 8601 with an offset)"))
+        else:
+            at = at.astimezone(UTC)
+            skew = timedelta(seconds=self.settings.reads_max_clock_skew_seconds)
+            if at > received + skew:
+                errors.append(FieldError("time", f"{at.isoformat()} is in the future: "
+                                                 "check the reader's clock"))
+            elif at < EARLIEST:
+                errors.append(FieldError("time", f"{at.isoformat()} is before 2000: "
+                                                 "the reader's clock is not set"))
+            elif received - at > LATE_AFTER:
+                flags.append("late")
+        if read.confidence is not None and not 0 <= read.confidence <= 1:
+            errors.append(FieldError("confidence", "must be between 0 and 1"))
+        if read.lane is not None and not 1 <= read.lane <= 16:
+            errors.append(FieldError("lane", "must be between 1 and 16"))
+        direction = read.direction
+        if direction is not None and direction not in ReadDirection.__members__.values():
+            errors.append(FieldError("direction", "inbound, outbound or none"))
+        event_id = read.event_id
+        if event_id is not None and not 0 < len(event_id) <= 128:
+            errors.append(FieldError("event_id", "1 to 128 characters"))
+        if errors:
+            raise InvalidInput(f"read {index}: " + "; ".join(
+                f"{e.field}: {e.message}" for e in errors), errors)
+        assert device is not None and at is not None
+
+        images: list[tuple[str, RawImage, str]] = []
+        for image in read.images:
+            problem = self._image_problem(image)
+            if problem is not None:  # a reader's broken picture must not cost the read
+                flags.append(f"{image.kind}_image_refused")
+                log.warning("read %s from %s: %s image refused: %s", index, device.id,
+                            image.kind, problem)
+                continue
+            if any(kind == image.kind for kind, _, _ in images):
+                flags.append(f"extra_{image.kind}_image_ignored")
+                continue
+            ext = image_extension(image.data)
+            assert ext is not None
+            images.append((image.kind, image, ext))
+        row: dict[str, Any] = {
+            "id": uuid.uuid4(), "device_id": device.id, "plate": plate,
+            "plate_key": lookalike_key(plate), "plate_raw": read.plate[:64],
+            "format_id": format_id, "country": country, "confidence": read.confidence,
+            "time": at, "received_at": received, "direction": direction, "lane": read.lane,
+            "event_id": event_id or derived_event_id(device.id, at, plate),
+            "vendor": read.vendor[:32], "hit": False,
+            "plate_image": None, "plate_image_sha256": None,
+            "context_image": None, "context_image_sha256": None,
+        }
+        return _Accepted(index, row, device, images, flags)
+
+    def _image_problem(self, image: RawImage) -> str | None:
+        if image.kind not in ("plate", "context"):
+            return f"unknown image kind {image.kind!r}"
+        if len(image.data) > self.settings.reads_max_image_bytes:
+            return (f"{len(image.data)} bytes, over the "
+                    f"{self.settings.reads_max_image_bytes} limit")
+        if image_extension(image.data) is None:
+            return "neither JPEG nor PNG"
+        return None
+
+    # -- storage ------------------------------------------------------------------------
+
+    def _store(self, accepted: list[_Accepted], results: dict[int, ReadResult],
+               received: datetime) -> list[tuple[_Accepted, list[int]]]:
+        for attempt in (1, 2):
+            fresh = self._drop_stored(accepted, results)
+            if not fresh:
+                return []
+            for item in fresh:  # before the transaction: it holds SQLite's one writer lock
+                item.hits = self.matcher.match(item.row["plate"], item.row["time"])
+                item.row["hit"] = bool(item.hits)
+                item.row["flags"] = ",".join(item.flags)
+            written = self._write_images(fresh)
+            try:
+                with self.db.write() as conn:
+                    alarm_ids = self._insert(conn, fresh, received)
+            except IntegrityError:
+                _remove(written)
+                if attempt == 2:
+                    raise
+                # A retry of the same event raced us; the next pass finds it stored.
+                accepted = fresh
+                continue
+            except BaseException:
+                _remove(written)
+                raise
+            self._publish(fresh, alarm_ids, received)
+            return list(zip(fresh, alarm_ids, strict=True))
+        return []  # pragma: no cover - the loop returns or raises
+
+    def _drop_stored(self, accepted: list[_Accepted],
+                     results: dict[int, ReadResult]) -> list[_Accepted]:
+        """Reads already stored by an earlier request: answered as duplicates."""
+        keys = [(a.row["device_id"], a.row["event_id"]) for a in accepted]
+        found: dict[tuple[str, str], uuid.UUID] = {}
+        c = transits.c
+        with self.db.read() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                for device_id, event_id, tid in conn.execute(
+                        sa.select(c.device_id, c.event_id, c.id)
+                        .where(sa.tuple_(c.device_id, c.event_id).in_(chunk))):
+                    found[(device_id, event_id)] = tid
+        fresh = []
+        for item in accepted:
+            tid = found.get((item.row["device_id"], item.row["event_id"]))
+            if tid is None:
+                fresh.append(item)
+            else:
+                results[item.index] = ReadResult(index=item.index, status="duplicate",
+                                                 transit_id=tid)
+        return fresh
+
+    def _write_images(self, accepted: list[_Accepted]) -> list[Path]:
+        root = self.settings.read_images_root
+        written: list[Path] = []
+        try:
+            for item in accepted:
+                day = item.row["time"].strftime("%Y/%m/%d")
+                for kind, image, ext in item.images:
+                    rel = f"{day}/{item.row['id']}-{kind}.{ext}"
+                    path = root / rel
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(image.data)
+                    written.append(path)
+                    item.row[f"{kind}_image"] = rel
+                    item.row[f"{kind}_image_sha256"] = hashlib.sha256(image.data).hexdigest()
+        except OSError:
+            _remove(written)
+            raise
+        return written
+
+    def _insert(self, conn: Connection, accepted: list[_Accepted],
+                received: datetime) -> list[list[int]]:
+        conn.execute(transits.insert(), [a.row for a in accepted])
+        alarm_ids: list[list[int]] = []
+        for item in accepted:
+            ids = []
+            for hit in item.hits:
+                ids.append(conn.execute(alarms.insert().returning(alarms.c.id).values(
+                    transit_id=item.row["id"], device_id=item.device.id,
+                    zone_id=item.device.zone_id, hotlist_id=hit.hotlist_id,
+                    hotlist_kind=hit.kind.value, plate=hit.plate, read=hit.read,
+                    match="exact" if hit.distance == 0 else "lookalike",
+                    priority=hit.priority, reason=hit.reason, time=item.row["time"],
+                    created_at=received, state=AlarmState.NEW.value)).scalar_one())
+            alarm_ids.append(ids)
+        _count(conn, accepted)
+        if self.enqueue is not None and self.settings.forward_url:
+            self.enqueue(conn, [(a.row, _device_row(a.device)) for a in accepted], received)
+        return alarm_ids
+
+    def _publish(self, accepted: list[_Accepted], alarm_ids: list[list[int]],
+                 received: datetime) -> None:
+        for item, ids in zip(accepted, alarm_ids, strict=True):
+            for hit, alarm_id in zip(item.hits, ids, strict=True):
+                event = AlarmEvent(
+                    id=alarm_id, transit_id=item.row["id"], device_id=item.device.id,
+                    zone_id=item.device.zone_id, hotlist_id=hit.hotlist_id,
+                    hotlist_kind=hit.kind.value, plate=hit.plate, read=hit.read,
+                    match="exact" if hit.distance == 0 else "lookalike",
+                    priority=hit.priority, reason=hit.reason, time=item.row["time"],
+                    created_at=received, state=AlarmState.NEW, acknowledged_by=None,
+                    acknowledged_at=None, outcome=None, note=None, closed_by=None,
+                    closed_at=None, device_name=item.device.name, lat=item.device.lat,
+                    lon=item.device.lon, direction=item.row["direction"],
+                    confidence=item.row["confidence"], hotlist_name=hit.hotlist_name,
+                    received_at=received)
+                self.bus.publish(Event(ALARM_TOPIC, event.model_dump(mode="json")))
+
+    # -- caches -------------------------------------------------------------------------
+
+    def _refresh_matcher(self) -> None:
+        now = time.monotonic()
+        if now - self._refreshed >= self.refresh_seconds:
+            self.matcher.refresh()
+            self._refreshed = now
+
+    def _devices_named(self, ids: Sequence[str]) -> dict[str, _Device]:
+        """The active plate readers among `ids`, from a short-lived cache."""
+        now = time.monotonic()
+        out: dict[str, _Device] = {}
+        missing: set[str] = set()
+        with self._lock:
+            for device_id in set(ids):
+                cached = self._devices.get(device_id)
+                if cached is not None and now - cached[0] < self.device_cache_seconds:
+                    out[device_id] = cached[1]
+                else:
+                    missing.add(device_id)
+        if missing:
+            d = devices.c
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    sa.select(d.id, d.name, d.zone_id, d.lat, d.lon)
+                    .where(d.id.in_(sorted(missing)),
+                           d.kind.in_([k.value for k in PLATE_READING]),
+                           d.status.in_([DeviceStatus.ACTIVE.value,
+                                         DeviceStatus.MAINTENANCE.value]))).all()
+            with self._lock:
+                for r in rows:
+                    dev = _Device(r.id, r.name, r.zone_id, r.lat, r.lon)
+                    self._devices[r.id] = (now, dev)
+                    out[r.id] = dev
+        return out
+
+
+def _classify(plate: str, country: str | None) -> tuple[str | None, str, list[str]]:
+    """(country, format id, flags) of a normalised plate; InvalidInput if it is no plate."""
+    flags: list[str] = []
+    code: str | None = None
+    if country is not None:
+        code = country.strip().upper()
+        try:
+            check_country(code)
+        except InvalidInput:
+            flags.append("country_without_formats")  # kept as the reader said it
+            matches = classify(plate)
+        else:
+            matches = classify(plate, code)
+            if not matches or matches[0].format_id == "generic":
+                other = classify(plate)
+                if other and other[0].format_id != "generic":
+                    flags.append("country_mismatch")
+                    matches = other
+    else:
+        matches = classify(plate)
+    if not matches:
+        raise InvalidInput.on("plate", f"{plate!r} is not a plate of any known format")
+    best = matches[0]
+    if best.format_id == "generic":
+        flags.append("unknown_format")
+    return code or best.country, best.format_id, flags
+
+
+def _count(conn: Connection, accepted: list[_Accepted]) -> None:
+    """Add the batch to the hourly counts per reader and direction (no plate in them)."""
+    counts: dict[tuple[str, datetime, str], int] = {}
+    for item in accepted:
+        hour = item.row["time"].replace(minute=0, second=0, microsecond=0)
+        key = (item.device.id, hour, item.row["direction"] or "")
+        counts[key] = counts.get(key, 0) + 1
+    rows = [{"device_id": d, "hour": h, "direction": dr, "count": n}
+            for (d, h, dr), n in sorted(counts.items())]
+    dialect = conn.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(transit_counts)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=[transit_counts.c.device_id, transit_counts.c.hour,
+                        transit_counts.c.direction],
+        set_={"count": transit_counts.c.count + stmt.excluded.count}), rows)
+
+
+def _device_row(device: _Device) -> dict[str, Any]:
+    return {"id": device.id, "name": device.name, "zone_id": device.zone_id,
+            "lat": device.lat, "lon": device.lon}
+
+
+def _with_device(read: RawRead, device_id: str) -> RawRead:
+    extra = dict(read.extra)
+    if read.device and read.device != device_id:
+        extra.setdefault("vendor_device", read.device)
+    return RawRead(read.plate, device_id, read.time, read.event_id, read.confidence,
+                   read.direction, read.lane, read.country, read.images, read.vendor, extra)
+
+
+def _rejected(index: int, errors: list[FieldError]) -> ReadResult:
+    return ReadResult(index=index, status="rejected",
+                      errors=[{"field": e.field, "message": e.message} for e in errors])
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,243 @@
+"""Plate reads in over HTTP: single, batch, multipart; idempotent; hits raise alarms.
+
+Every test runs on SQLite and PostgreSQL (the `world` fixture). The world's reader is
+LPR-B1 in zona-b; a second one, LPR-A1 in zona-a, is added where a test needs two.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from conftest import World, device
+from vigila.core.events import Event
+from vigila.reads import ALARM_TOPIC
+from vigila.reads.tables import alarms, transit_counts, transits
+
+PROBLEM = "application/problem+json"
+LIST = {"id": "furti", "name": "Veicoli rubati", "kind": "stolen", "agency_id": "pl-test",
+        "priority": 80, "policy": "one_substitution"}
+
+
+def jpeg(size: tuple[int, int] = (120, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 200, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def read(plate: str = "AB123CD", **extra: Any) -> dict[str, Any]:
+    return {"plate": plate, "device": "LPR-B1", "time": now().isoformat(), **extra}
+
+
+def post(world: World, body: Any, who: str = "reader") -> httpx.Response:
+    return world.client.post("/api/reads", json=body, headers=world.headers(who))
+
+
+def stolen(world: World, *plates: str) -> None:
+    r = world.client.post("/api/hotlists", json=LIST, headers=world.headers("supervisor"))
+    assert r.status_code == 201, r.text
+    for plate in plates:
+        r = world.client.post("/api/hotlists/furti/entries", headers=world.headers("supervisor"),
+                              json={"plate": plate, "reason": "furto denunciato"})
+        assert r.status_code == 201, r.text
+
+
+def rows(world: World, table: sa.Table) -> list[Any]:
+    with world.db.read() as conn:
+        return list(conn.execute(sa.select(table)).mappings())
+
+
+def test_a_single_read_is_stored_as_a_transit(world: World) -> None:
+    r = post(world, read("ab-123 cd", confidence=0.93, direction="inbound", lane=1,
+                         event_id="evt-1", country="it"))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["status"] == "stored" and body["alarms"] == [] and body["flags"] == []
+    [t] = rows(world, transits)
+    assert (t["plate"], t["plate_raw"], t["format_id"], t["country"]) == (
+        "AB123CD", "ab-123 cd", "it_car", "IT")
+    assert (t["direction"], t["lane"], t["confidence"], t["hit"]) == ("inbound", 1, 0.93, False)
+    assert str(t["id"]) == body["transit_id"] and t["event_id"] == "evt-1"
+    [c] = rows(world, transit_counts)
+    assert (c["device_id"], c["direction"], c["count"]) == ("LPR-B1", "inbound", 1)
+    assert c["hour"] == t["time"].replace(minute=0, second=0)
+
+
+def test_a_retried_read_is_stored_once(world: World) -> None:
+    first = post(world, read(event_id="evt-7"))
+    again = post(world, read(event_id="evt-7"))
+    assert first.status_code == 201 and again.status_code == 200, again.text
+    assert again.json()["status"] == "duplicate"
+    assert again.json()["transit_id"] == first.json()["transit_id"]
+    # Without an event id, the same device, time and plate derive the same one.
+    body = read("EF456GH")
+    assert post(world, body).status_code == 201
+    assert post(world, body).json()["status"] == "duplicate"
+    batch = post(world, {"reads": [read("XY999ZZ", event_id="b1"),
+                                   read("XY999ZZ", event_id="b1")]}).json()
+    assert [x["status"] for x in batch["results"]] == ["stored", "duplicate"]
+    assert len(rows(world, transits)) == 3
+    assert sum(c["count"] for c in rows(world, transit_counts)) == 3
+
+
+def test_a_batch_keeps_the_good_reads_and_names_the_bad(world: World) -> None:
+    future = (now() + timedelta(hours=2)).isoformat()
+    batch = [
+        read("AB123CD"),
+        read(""),  # empty plate
+        read("!!!!"),  # no plate characters at all
+        read("ZZZZZZZZZZZZZZZZZZZZ"),  # absurd
+        read("CD456EF", time=future),
+        read("CD456EF", time="1970-01-01T00:00:00+00:00"),
+        read("CD456EF", device="NESSUNO"),
+        read("CD456EF", device="CAM-A1"),  # a camera, not a plate reader
+        read("CD456EF", time="2026-11-24T10:00:00"),  # no time zone
+        read("GH789JK", images=[{"kind": "plate", "data": "***"}]),
+        {"plate": "AB123CD"},  # no device, no time
+        read("EF321GH", colour="red"),  # unknown field
+        read("LM555NP", confidence=1.5),
+        read("ZH12345", country="ch"),  # a Swiss plate: stored
+    ]
+    r = post(world, {"reads": batch})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    status = [x["status"] for x in results]
+    assert status == ["stored"] + ["rejected"] * 12 + ["stored"], status
+    fields = [{e["field"] for e in x["errors"]} for x in results]
+    assert fields == [set(), *({f"reads[{i}].plate"} for i in (1, 2, 3)),
+                      {"reads[4].time"}, {"reads[5].time"}, {"reads[6].device"},
+                      {"reads[7].device"}, {"reads[8].time"}, {"reads[9].images[0].data"},
+                      {"reads[10].device", "reads[10].time"}, {"reads[11].colour"},
+                      {"reads[12].confidence"}, set()]
+    messages = " ".join(e["message"] for x in results for e in x["errors"])
+    assert "future" in messages and "before 2000" in messages and "NESSUNO" in messages
+    stored = {t["plate"]: t for t in rows(world, transits)}
+    assert set(stored) == {"AB123CD", "ZH12345"}
+    assert stored["ZH12345"]["country"] == "CH"
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"{not json", 422), (b"[]", 422), (b'{"reads": []}', 422),
+    (b'{"reads": [], "x": 1}', 422), (b'"AB123CD"', 422)])
+def test_bodies_that_are_not_reads(world: World, body: bytes, status: int) -> None:
+    r = world.client.post("/api/reads", content=body, headers={
+        **world.headers("reader"), "Content-Type": "application/json"})
+    assert r.status_code == status and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert rows(world, transits) == []
+
+
+def test_a_single_bad_read_is_a_problem(world: World) -> None:
+    r = post(world, read("CD456EF", device="NESSUNO"))
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["field"] == "device" and "NESSUNO" in r.json()["detail"]
+    r = world.client.post("/api/reads", content=b"plate=AB", headers={
+        **world.headers("reader"), "Content-Type": "text/plain"})
+    assert r.status_code == 415
+
+
+def test_only_readers_post_reads(world: World) -> None:
+    for who in ("operator", "investigator", "admin", "dpo"):
+        assert post(world, read(), who).status_code == 403
+    assert world.client.post("/api/reads", json=read()).status_code == 401
+    assert rows(world, transits) == []
+
+
+def test_images_are_stored_on_disk_with_their_hash(world: World) -> None:
+    crop, scene = jpeg(), jpeg((640, 360))
+    r = post(world, read(images=[
+        {"kind": "plate", "data": base64.b64encode(crop).decode()},
+        {"kind": "context", "data": base64.b64encode(scene).decode()}]))
+    assert r.status_code == 201, r.text
+    [t] = rows(world, transits)
+    root = world.settings.read_images_root
+    assert (root / t["plate_image"]).read_bytes() == crop
+    assert (root / t["context_image"]).read_bytes() == scene
+    assert t["plate_image_sha256"] == hashlib.sha256(crop).hexdigest()
+    assert t["context_image"].endswith("-context.jpg") and str(t["id"]) in t["context_image"]
+
+
+def test_a_broken_picture_costs_the_picture_not_the_read(world: World) -> None:
+    big = b"\xff\xd8\xff" + bytes(world.settings.reads_max_image_bytes)
+    r = post(world, read(images=[
+        {"kind": "plate", "data": base64.b64encode(b"GIF89a not a jpeg").decode()},
+        {"kind": "context", "data": base64.b64encode(big).decode()}]))
+    assert r.status_code == 201, r.text
+    assert r.json()["flags"] == ["plate_image_refused", "context_image_refused"]
+    [t] = rows(world, transits)
+    assert t["plate_image"] is None and t["flags"] == "plate_image_refused,context_image_refused"
+    assert not world.settings.read_images_root.exists() or not any(
+        world.settings.read_images_root.rglob("*.*"))
+
+
+def test_multipart_read_with_its_pictures(world: World) -> None:
+    crop = jpeg()
+    r = world.client.post("/api/reads", headers=world.headers("reader"),
+                          data={"read": json.dumps(read(event_id="mp-1"))},
+                          files={"plate_image": ("crop.jpg", crop, "image/jpeg")})
+    assert r.status_code == 201, r.text
+    [t] = rows(world, transits)
+    assert (world.settings.read_images_root / t["plate_image"]).read_bytes() == crop
+    r = world.client.post("/api/reads", headers=world.headers("reader"),
+                          data={"nothing": "here"}, files={"x": ("a", b"b", "text/plain")})
+    assert r.status_code == 422 and r.json()["field"] == "read"
+
+
+def test_a_hit_raises_an_alarm_published_after_commit(world: World) -> None:
+    stolen(world, "AB123CD", "EF456GH")
+    seen: list[Event] = []
+    bus = world.client.app.state.vigila.bus  # type: ignore[attr-defined]
+
+    def on_alarm(event: Event) -> None:
+        with world.db.read() as conn:  # committed before the event: visible to others
+            found = conn.execute(sa.select(alarms.c.id)
+                                 .where(alarms.c.id == event.data["id"])).first()
+        assert found is not None
+        seen.append(event)
+
+    bus.subscribe(ALARM_TOPIC, on_alarm)
+    r = post(world, {"reads": [read("AB123CD", direction="outbound"),
+                               read("EF4S6GH"),  # one look-alike away (5/S)
+                               read("LM000NP")]})
+    assert r.status_code == 200, r.text
+    assert r.json()["alarms"] == 2
+    results = r.json()["results"]
+    assert len(results[0]["alarms"]) == 1 and len(results[1]["alarms"]) == 1
+    assert results[2]["alarms"] == []
+    by_read = {e.data["read"]: e.data for e in seen}
+    assert set(by_read) == {"AB123CD", "EF4S6GH"}
+    exact, fuzzy = by_read["AB123CD"], by_read["EF4S6GH"]
+    assert (exact["match"], exact["plate"], exact["zone_id"], exact["state"]) == (
+        "exact", "AB123CD", "zona-b", "new")
+    assert (fuzzy["match"], fuzzy["plate"], fuzzy["priority"]) == ("lookalike", "EF456GH", 80)
+    assert exact["device_name"] == "Dispositivo LPR-B1" and exact["direction"] == "outbound"
+    assert exact["hotlist_name"] == "Veicoli rubati" and exact["reason"] == "furto denunciato"
+    hits = {t["plate"]: t["hit"] for t in rows(world, transits)}
+    assert hits == {"AB123CD": True, "EF4S6GH": True, "LM000NP": False}
+    assert len(rows(world, alarms)) == 2
+
+
+def test_a_retired_reader_is_refused(world: World) -> None:
+    r = world.client.post("/api/devices", headers=world.headers("admin"),
+                          json=device("LPR-A1", "zona-a", "plate_reader"))
+    assert r.status_code == 201, r.text
+    assert post(world, read(device="LPR-A1")).status_code == 201
+    r = world.client.post("/api/devices/LPR-A1/retire", json={"reason": "dismesso"},
+                          headers=world.headers("admin"))
+    assert r.status_code == 200
+    ingest = world.client.app.state.reads_ingest  # type: ignore[attr-defined]
+    ingest.device_cache_seconds = 0  # the cache lives 5 s; do not wait for it
+    r = post(world, read("CD456EF", device="LPR-A1"))
+    assert r.status_code == 422 and r.json()["field"] == "device"
