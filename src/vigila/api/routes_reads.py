@@ -22,6 +22,8 @@ from vigila.access import Permission, Principal
 from vigila.api.deps import Installation, installation, principal
 from vigila.core import FieldError, InvalidInput, UnsupportedMediaType
 from vigila.reads import Ingest, IngestReport, RawImage, RawRead, ReadBatch, ReadIn, ReadResult
+from vigila.reads.adapters import parse_hikvision, parse_tattile
+from vigila.registry.models import DeviceId
 
 router = APIRouter(prefix="/api/reads", tags=["reads"])
 _lock = threading.Lock()
@@ -110,6 +112,43 @@ async def post_reads(request: Request, who: Principal = Depends(principal),
         raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
     return JSONResponse(result.model_dump(mode="json"),
                         status_code=201 if result.status == "stored" else 200)
+
+
+@router.post("/hikvision/{device_id}", response_model=IngestReport,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "multipart/form-data": {"schema": {"type": "string", "format": "binary"}},
+                 "application/xml": {"schema": {"type": "string"}}}}})
+async def post_hikvision(device_id: DeviceId, request: Request,
+                         who: Principal = Depends(principal),
+                         ingest: Ingest = Depends(ingest_of)) -> IngestReport:
+    """A Hikvision ISAPI ANPR push (EventNotificationAlert, with its pictures), for the
+    registry's reader `device_id`; heartbeats and other events store nothing."""
+    who.require(Permission.READS_INGEST)
+    body = await request.body()
+    reads = parse_hikvision(body, request.headers.get("content-type", ""))
+    return await run_in_threadpool(_vendor, ingest, reads, device_id)
+
+
+@router.post("/tattile/{device_id}", response_model=IngestReport,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/xml": {"schema": {"type": "string"}}}}})
+async def post_tattile(device_id: DeviceId, request: Request,
+                       who: Principal = Depends(principal),
+                       ingest: Ingest = Depends(ingest_of)) -> IngestReport:
+    """A Tattile transit message (XML, images inline as base64), for the registry's
+    reader `device_id`."""
+    who.require(Permission.READS_INGEST)
+    reads = parse_tattile(await request.body())
+    return await run_in_threadpool(_vendor, ingest, reads, device_id)
+
+
+def _vendor(ingest: Ingest, reads: list[RawRead], device_id: str) -> IngestReport:
+    report = ingest.ingest(list(reads), device_id=device_id)
+    if reads and report.rejected == len(reads):  # nothing stored: say why, as an error
+        errors = [FieldError(e["field"], e["message"])
+                  for r in report.results for e in r.errors]
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors[:5]), errors)
+    return report
 
 
 def _json_reads(raw: bytes) -> tuple[list[RawRead | InvalidInput], bool]:

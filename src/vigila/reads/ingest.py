@@ -232,7 +232,7 @@ class Ingest:
             "format_id": format_id, "country": country, "confidence": read.confidence,
             "time": at, "received_at": received, "direction": direction, "lane": read.lane,
             "event_id": event_id or derived_event_id(device.id, at, plate),
-            "vendor": read.vendor[:32], "hit": False,
+            "vendor": read.vendor[:32], "hit": False, "extra": dict(read.extra) or None,
             "plate_image": None, "plate_image_sha256": None,
             "context_image": None, "context_image_sha256": None,
         }

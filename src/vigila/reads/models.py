@@ -97,6 +97,7 @@ class Transit(BaseModel):
     event_id: str
     vendor: str
     flags: list[str]
+    extra: dict[str, str] | None = None  # the vendor's other fields, as sent
     hit: bool
     plate_image_sha256: str | None
     context_image_sha256: str | None

@@ -34,6 +34,7 @@ transits = sa.Table(
     sa.Column("event_id", sa.String(128), nullable=False),  # the reader's, or derived ("~...")
     sa.Column("vendor", sa.String(32), nullable=False),
     sa.Column("flags", sa.String(200), nullable=False),  # comma-separated, "" when none
+    sa.Column("extra", sa.JSON),  # the vendor's other fields (plate colour, vehicle type...)
     sa.Column("hit", sa.Boolean, nullable=False),
     sa.Column("plate_image", sa.String(255)),  # relative to the images root
     sa.Column("plate_image_sha256", sa.String(64)),

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(128), nullable=False),
         sa.Column("vendor", sa.String(32), nullable=False),
         sa.Column("flags", sa.String(200), nullable=False),
+        sa.Column("extra", sa.JSON),
         sa.Column("hit", sa.Boolean, nullable=False),
         sa.Column("plate_image", sa.String(255)),
         sa.Column("plate_image_sha256", sa.String(64)),
