@@ -144,36 +144,77 @@ def demo(host: str = "127.0.0.1", port: int = 8000,
          serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
          cameras: Annotated[int, typer.Option(
              min=0, max=300, help="sample-city cameras to stream over RTSP (0: none)")] = 8,
-         rtsp_port: int = 8554) -> None:
-    """Load the illustrative sample city (once), stream some of its cameras, serve the API."""
+         rtsp_port: int = 8554,
+         reads_per_second: Annotated[float, typer.Option(
+             min=0, max=1000, help="simulated plate reads per second posted to the API by the "
+             "sample city's readers, some of them hotlist hits (0: none)")] = 2.0) -> None:
+    """Load the illustrative sample city (once), stream some of its cameras, serve the API,
+    and post simulated plate reads to it (a demo hotlist makes some of them alarms)."""
+    import signal
     from contextlib import ExitStack
+    from types import FrameType
 
     from vigila.sim.cameras import CameraSimulator, SimulatorError, camera_ids
-    from vigila.sim.demo import banner, load_sample_city
+    from vigila.sim.demo import (
+        HIT_EVERY,
+        banner,
+        demo_reads,
+        load_sample_city,
+        quiet_demo_logging,
+    )
+    from vigila.sim.reads import ReadSimulator
 
     settings, db = _open()
     with _errors():
         creds = load_sample_city(db, hasher(settings), settings.data_dir, _console())
+        reads = demo_reads(db, creds) if reads_per_second > 0 else None
     db.dispose()
-    typer.echo(banner(f"http://{host}:{port}", creds, settings.database_url))
+    typer.echo(banner(f"http://{host}:{port}", creds, settings.database_url, reads,
+                      reads_per_second, HIT_EVERY))
     if not serve_api:
         return
-    with ExitStack() as stack:
-        if cameras:
-            try:
-                sim = stack.enter_context(CameraSimulator(
-                    camera_ids(cameras), port=rtsp_port, cache_dir=settings.data_dir / "sim"))
-                typer.echo(f"  RTSP cameras ({cameras}): {sim.url(camera_ids(1)[0])} ... "
-                           f"{sim.url(camera_ids(cameras)[-1])}")
-                # Only the streamed cameras: the rest of the city would just retry forever.
-                service = recording.RecordingService(
-                    Database(settings.database_url), settings, options=recording.ServiceOptions(
-                        streams=sim.urls()))
-                stack.enter_context(service)
-                typer.echo(f"  Recording them into:  {settings.recordings_root}\n")
-            except SimulatorError as exc:  # the API is still worth serving without video
-                typer.echo(f"  simulated cameras not started: {exc.detail}\n", err=True)
-        serve(host=host, port=port, workers=1, record=False)
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt  # uvicorn re-raises the signal once it has stopped: unwind
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        with ExitStack() as stack:
+            if cameras:
+                try:
+                    sim = stack.enter_context(CameraSimulator(
+                        camera_ids(cameras), port=rtsp_port, cache_dir=settings.data_dir / "sim"))
+                    typer.echo(f"  RTSP cameras ({cameras}): {sim.url(camera_ids(1)[0])} ... "
+                               f"{sim.url(camera_ids(cameras)[-1])}")
+                    # Only the streamed cameras: the rest of the city would just retry forever.
+                    service = recording.RecordingService(
+                        Database(settings.database_url), settings, options=recording.ServiceOptions(
+                            streams=sim.urls()))
+                    stack.enter_context(service)
+                    typer.echo(f"  Recording them into:  {settings.recordings_root}\n")
+                except SimulatorError as exc:  # the API is still worth serving without video
+                    typer.echo(f"  simulated cameras not started: {exc.detail}\n", err=True)
+            if reads is not None:
+                if not reads.readers or reads.password is None:
+                    typer.echo("  simulated plate reads not started: no plate reader in service or "
+                               f"no password for {reads.username} in demo-credentials.json\n",
+                               err=True)
+                else:
+                    # The API is served below, in this thread: the simulator waits for
+                    # /api/health in its own, then logs in as the reader account and posts.
+                    local = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" \
+                        else host
+                    api = f"http://[{local}]:{port}" if ":" in local else f"http://{local}:{port}"
+                    quiet_demo_logging()
+                    stack.enter_context(ReadSimulator(
+                        api, None, reads.readers, reads_per_second, reads.hotlist_plates,
+                        HIT_EVERY, credentials=(reads.username, reads.password),
+                        report_every=30.0))
+            serve(host=host, port=port, workers=1, record=False)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C or SIGTERM: the simulators and the recorder have been stopped
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @db_app.command("upgrade")
