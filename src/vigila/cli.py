@@ -20,6 +20,7 @@ from vigila.access import Principal, Purpose, Role, audit, hasher, users
 from vigila.core import Settings, VigilaError, parse_instant
 from vigila.evidence.cli import evidence_app
 from vigila.hotlists.cli import hotlist_app
+from vigila.reads.cli import reads_app
 from vigila.recording.cli import record_command
 from vigila.registry.service import field_errors
 from vigila.sim.cli import sim_app
@@ -49,6 +50,7 @@ for sub, name in ((db_app, "db"), (audit_app, "audit"), (agency_app, "agency"),
 app.command("record")(record_command)
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(hotlist_app, name="hotlist")
+app.add_typer(reads_app, name="reads")
 
 T = TypeVar("T")
 

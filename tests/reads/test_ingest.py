@@ -7,6 +7,7 @@ LPR-B1 in zona-b; a second one, LPR-A1 in zona-a, is added where a test needs tw
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -19,9 +20,10 @@ import sqlalchemy as sa
 from PIL import Image
 
 from conftest import World, device
+from vigila.core import EventBus
 from vigila.core.events import Event
-from vigila.reads import ALARM_TOPIC
-from vigila.reads.tables import alarms, transit_counts, transits
+from vigila.reads import ALARM_TOPIC, Ingest, RawRead, forwarding
+from vigila.reads.tables import alarms, forward_queue, transit_counts, transits
 
 PROBLEM = "application/problem+json"
 LIST = {"id": "furti", "name": "Veicoli rubati", "kind": "stolen", "agency_id": "pl-test",
@@ -241,3 +243,18 @@ def test_a_retired_reader_is_refused(world: World) -> None:
     ingest.device_cache_seconds = 0  # the cache lives 5 s; do not wait for it
     r = post(world, read("CD456EF", device="LPR-A1"))
     assert r.status_code == 422 and r.json()["field"] == "device"
+
+
+def test_transits_are_queued_upstream_once_when_forwarding_is_on(world: World) -> None:
+    settings = dataclasses.replace(world.settings, forward_url="http://127.0.0.1:9/scntt")
+    ingest = Ingest(world.db, settings, EventBus(), enqueue=forwarding.enqueue)
+    batch = [RawRead("AB123CD", "LPR-B1", now(), event_id="f-1"),
+             RawRead("CD456EF", "LPR-B1", now(), event_id="f-2")]
+    assert ingest.ingest(batch).stored == 2
+    assert ingest.ingest(batch).duplicates == 2
+    queued = rows(world, forward_queue)
+    assert sorted(q["payload"]["plate"] for q in queued) == ["AB123CD", "CD456EF"]
+    assert {q["state"] for q in queued} == {"pending"}
+    # Off by default: the world's own ingest queues nothing.
+    assert post(world, read("EF456GH")).status_code == 201
+    assert len(rows(world, forward_queue)) == 2

@@ -21,7 +21,16 @@ from starlette.datastructures import UploadFile
 from vigila.access import Permission, Principal
 from vigila.api.deps import Installation, installation, principal
 from vigila.core import FieldError, InvalidInput, UnsupportedMediaType
-from vigila.reads import Ingest, IngestReport, RawImage, RawRead, ReadBatch, ReadIn, ReadResult
+from vigila.reads import (
+    Ingest,
+    IngestReport,
+    RawImage,
+    RawRead,
+    ReadBatch,
+    ReadIn,
+    ReadResult,
+    forwarding,
+)
 from vigila.reads.adapters import parse_hikvision, parse_tattile
 from vigila.registry.models import DeviceId
 
@@ -35,7 +44,7 @@ def ingest_of(request: Request, inst: Installation = Depends(installation)) -> I
     with _lock:
         found: Ingest | None = getattr(state, "reads_ingest", None)
         if found is None:
-            found = Ingest(inst.db, inst.settings, inst.bus)
+            found = Ingest(inst.db, inst.settings, inst.bus, enqueue=forwarding.enqueue)
             state.reads_ingest = found
     return found
 

@@ -310,8 +310,14 @@ class Ingest:
                 for kind, image, ext in item.images:
                     rel = f"{day}/{item.row['id']}-{kind}.{ext}"
                     path = root / rel
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(image.data)
+                    for attempt in (1, 2):  # the purge may remove an empty day folder
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        try:
+                            path.write_bytes(image.data)
+                            break
+                        except FileNotFoundError:
+                            if attempt == 2:
+                                raise
                     written.append(path)
                     item.row[f"{kind}_image"] = rel
                     item.row[f"{kind}_image_sha256"] = hashlib.sha256(image.data).hexdigest()
