@@ -138,7 +138,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     os.environ["VIGILA_RECORD"] = "1" if record else "0"
     typer.echo(f"Vigila {__version__} on http://{host}:{port}/api/docs ({settings.database_url})")
     uvicorn.run("vigila.api.asgi:app", host=host, port=port, workers=workers,
-                proxy_headers=False, log_level="info")
+                proxy_headers=False, log_level="info",
+                timeout_graceful_shutdown=5)  # open alarm streams never end by themselves
 
 
 @app.command()

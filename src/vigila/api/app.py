@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from vigila import __version__
 from vigila.access import Authenticator, hasher
+from vigila.alarms import AlarmDispatcher
 from vigila.api import problems
 from vigila.api.deps import Installation
 from vigila.api.middleware import BodyLimit, Metrics
@@ -38,6 +39,7 @@ from vigila.api.routes_system import router as system_router
 from vigila.api.routes_transits import router as transits_router
 from vigila.api.routes_users import router as users_router
 from vigila.core import EventBus, Settings
+from vigila.reads.service import ReadsService
 from vigila.recording import RecordingService
 from vigila.store import Database, upgrade
 
@@ -75,17 +77,25 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
     if migrate:
         upgrade(db)
     registry = CollectorRegistry()
+    bus = EventBus()
     inst = Installation(settings=settings, db=db, auth=Authenticator(db, settings),
-                        hasher=hasher(settings), bus=EventBus(), metrics=registry)
+                        hasher=hasher(settings), bus=bus, metrics=registry,
+                        alarms=AlarmDispatcher(settings, db, bus, metrics=registry))
     registry.register(_DeviceGauge(inst))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service = RecordingService(db, settings, inst.bus).start() if record else None
         app.state.recording = service
+        inst.alarms.start()
+        # Minimisation is the law, not an option: every API process runs it (it is
+        # idempotent), and forwards upstream when VIGILA_FORWARD_URL is set.
+        reads = ReadsService(db, settings).start()
         try:
             yield
         finally:
+            reads.stop()
+            inst.alarms.stop()
             if service is not None:
                 service.stop()
             db.dispose()

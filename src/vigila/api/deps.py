@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
 from vigila.access import Authenticator, Permission, Principal, Purpose
+from vigila.alarms import AlarmDispatcher
 from vigila.core import EventBus, InvalidInput, Settings, Unauthenticated
 from vigila.store import Database
 
@@ -25,6 +26,7 @@ class Installation:
     hasher: PasswordHasher
     bus: EventBus
     metrics: CollectorRegistry
+    alarms: AlarmDispatcher  # alarms to the console's streams, MQTT and webhooks
 
 
 def installation(request: Request) -> Installation:
