@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, StringConstraints
 
 from vigila.access import Permission
 from vigila.api.deps import Consultation, Installation, consultation, installation
+from vigila.core import InvalidInput
 from vigila.core.pagination import Page
 from vigila.core.text import NoNul
 from vigila.reads import search
@@ -38,6 +39,9 @@ Until = Annotated[AwareDatetime | None, Query(
 Search = consultation(Permission.READS_SEARCH)
 
 
+_SCALARS = ("plate", "pattern", "fuzzy", "since", "until", "direction", "limit", "cursor")
+
+
 class GeoJSONResponse(JSONResponse):
     media_type = "application/geo+json"
 
@@ -45,6 +49,7 @@ class GeoJSONResponse(JSONResponse):
 @router.get("/transits", response_model=Page[FoundTransit],
             summary="Search transits by plate, pattern or look-alike (purpose; audited)")
 def search_transits(
+    request: Request,
     plate: Annotated[PlateText | None, Query(description="exact plate, any separators")] = None,
     pattern: Annotated[PlateText | None, Query(
         description="? one character, * any run, e.g. AB?12*; without a leading letter or "
@@ -65,6 +70,9 @@ def search_transits(
     inst: Installation = Depends(installation),
 ) -> Page[FoundTransit]:
     """Newest first; exactly one of plate and pattern."""
+    for name in _SCALARS:  # ?pattern=A*&pattern=B* would silently search only one of them
+        if len(request.query_params.getlist(name)) > 1:
+            raise InvalidInput.on(name, "give it once (only device and zone repeat)")
     query = TransitQuery(plate=plate, pattern=pattern, fuzzy=fuzzy, since=since, until=until,
                          devices=tuple(device or ()), zones=tuple(zone or ()),
                          direction=direction, limit=limit, cursor=cursor)
