@@ -108,6 +108,28 @@ def _candidates(country: str | None, n: int) -> tuple[tuple[PlateFormat, float],
                  if (prior := log_prior(f, n)) > -math.inf)
 
 
+@functools.cache
+def _ranked(country: str | None, n: int) -> tuple[PlateFormat, ...]:
+    """`_candidates` most likely first, ties in table order (as `classify` sorts them)."""
+    ranked = sorted(_candidates(country, n), key=lambda c: -c[1])
+    return tuple(fmt for fmt, _ in ranked)
+
+
+def _fits(fmt: PlateFormat, text: str) -> bool:
+    return any(pattern.fullmatch(text) and (shape.max_len is None or len(text) <= shape.max_len)
+               for shape, pattern in _COMPILED[fmt.id])
+
+
+def best_format(text: str, country: str | None = None) -> PlateFormat | None:
+    """The likeliest specific format of a normalised `text`: `classify(...)[0]` without
+    building every reading's display (the ingest needs only this, for every read), or
+    None where only the generic fallback (or nothing) fits."""
+    for fmt in _ranked(check_country(country), len(text)):
+        if _fits(fmt, text):
+            return fmt
+    return None
+
+
 def display(fmt: PlateFormat, text: str) -> str | None:
     """`text` spaced as printed on a plate of `fmt` ('AB 123 CD'); None if not of `fmt`."""
     for shape, pattern in _COMPILED[fmt.id]:

@@ -55,7 +55,7 @@ class ReadIn(BaseModel):
     direction: ReadDirection | None = None
     lane: Annotated[int, Field(ge=1, le=16)] | None = None
     country: Annotated[str, StringConstraints(pattern="^[A-Za-z]{2}$")] | None = None
-    images: Annotated[list[ImageIn], Field(max_length=4)] = []
+    images: Annotated[list[ImageIn], Field(max_length=4, default_factory=list)]
 
 
 class ReadBatch(BaseModel):
@@ -69,9 +69,9 @@ class ReadResult(BaseModel):
     index: int
     status: str  # stored | duplicate | rejected
     transit_id: UUID | None = None
-    flags: list[str] = []
-    alarms: list[int] = []  # ids of the alarms it raised
-    errors: list[dict[str, str]] = []  # [{"field": ..., "message": ...}] when rejected
+    flags: list[str] = Field(default_factory=list)
+    alarms: list[int] = Field(default_factory=list)  # ids of the alarms it raised
+    errors: list[dict[str, str]] = Field(default_factory=list)  # when rejected: field, message
 
 
 class IngestReport(BaseModel):
