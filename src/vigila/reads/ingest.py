@@ -293,13 +293,22 @@ class Ingest:
         `ON CONFLICT DO NOTHING` on the (device, event id) key: one statement, served by the
         unique index, and no race between two retries of the same read.
         """
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = (insert(transits).on_conflict_do_nothing(
-            index_elements=[transits.c.device_id, transits.c.event_id])
-            .returning(transits.c.id))
-        inserted = set(conn.execute(stmt, [a.row for a in accepted]).scalars())
-        fresh = []
         c = transits.c
+        rows = [a.row for a in accepted]
+        if conn.dialect.name == "postgresql":
+            # RETURNING would make one statement of the whole batch, which psycopg re-parses
+            # on every call (most of the ingest's time at 1,000 reads); a plain executemany
+            # then one lookup by primary key is several times faster.
+            conn.execute(postgresql.insert(transits).on_conflict_do_nothing(
+                index_elements=[c.device_id, c.event_id]), rows)
+            ids = sa.bindparam("ids", [r["id"] for r in rows],
+                               type_=postgresql.ARRAY(sa.Uuid))
+            inserted = set(conn.execute(sa.select(c.id).where(c.id == sa.any_(ids))).scalars())
+        else:
+            stmt = (sqlite.insert(transits).on_conflict_do_nothing(
+                index_elements=[c.device_id, c.event_id]).returning(c.id))
+            inserted = set(conn.execute(stmt, rows).scalars())
+        fresh = []
         for item in accepted:
             if item.row["id"] in inserted:
                 fresh.append(item)
