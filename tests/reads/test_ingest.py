@@ -131,8 +131,26 @@ def test_a_batch_keeps_the_good_reads_and_names_the_bad(world: World) -> None:
     assert stored["ZH12345"]["country"] == "CH"
 
 
+def test_reads_off_the_calendar_and_odd_countries(world: World) -> None:
+    r = post(world, {"reads": [read(time="9999-12-31T23:00:00-05:00"),
+                               read(time="0001-01-01T00:00:00+05:00"),
+                               read("AB123CD")]})
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()["results"]] == ["rejected", "rejected", "stored"]
+    assert "off the calendar" in r.json()["results"][0]["errors"][0]["message"]
+
+
+def test_an_overlapping_retry_in_another_order_is_stored_once(world: World) -> None:
+    a = post(world, {"reads": [read("AB123CD", event_id="o-1"), read("CD456EF", event_id="o-2")]})
+    b = post(world, {"reads": [read("CD456EF", event_id="o-2"), read("AB123CD", event_id="o-1")]})
+    assert a.json()["stored"] == 2 and b.json()["duplicates"] == 2
+    assert {x["transit_id"] for x in a.json()["results"]} == {
+        x["transit_id"] for x in b.json()["results"]}
+
+
 @pytest.mark.parametrize("body, status", [
     (b"{not json", 422), (b"[]", 422), (b'{"reads": []}', 422),
+    (b'{"plate": "AB123CD", "lane": ' + b"1" * 5000 + b"}", 422), (b"[" * 100_000, 422),
     (b'{"reads": [], "x": 1}', 422), (b'"AB123CD"', 422)])
 def test_bodies_that_are_not_reads(world: World, body: bytes, status: int) -> None:
     r = world.client.post("/api/reads", content=body, headers={
@@ -258,3 +276,18 @@ def test_transits_are_queued_upstream_once_when_forwarding_is_on(world: World) -
     # Off by default: the world's own ingest queues nothing.
     assert post(world, read("EF456GH")).status_code == 201
     assert len(rows(world, forward_queue)) == 2
+
+
+def test_a_blank_vendor_country_is_no_country(world: World) -> None:
+    ingest = Ingest(world.db, world.settings, EventBus())
+    report = ingest.ingest([RawRead("AB123CD", "LPR-B1", now(), country=" ")])
+    assert report.stored == 1 and report.results[0].flags == []
+    [t] = rows(world, transits)
+    assert t["country"] == "IT"
+
+
+def test_multipart_with_json_too_deep_is_refused(world: World) -> None:
+    r = world.client.post("/api/reads", headers=world.headers("reader"),
+                          data={"read": "[" * 100_000},
+                          files={"plate_image": ("crop.jpg", jpeg(), "image/jpeg")})
+    assert r.status_code == 422 and r.json()["field"] == "read", r.text

@@ -163,7 +163,7 @@ def _vendor(ingest: Ingest, reads: list[RawRead], device_id: str) -> IngestRepor
 def _json_reads(raw: bytes) -> tuple[list[RawRead | InvalidInput], bool]:
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # also integers past Python's digit limit
         raise InvalidInput.on("body", "not valid JSON") from None
     if isinstance(body, dict) and "reads" in body:
         items = body["reads"]
@@ -221,7 +221,7 @@ async def _multipart(request: Request) -> RawRead | InvalidInput:
         return InvalidInput.on("read", "a form field with the read as JSON is required")
     try:
         item = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return InvalidInput.on("read", "not valid JSON")
     parsed = _read(item, "read")
     if isinstance(parsed, InvalidInput):

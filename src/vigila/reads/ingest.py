@@ -200,8 +200,11 @@ class Ingest:
             errors.append(FieldError("time", "missing: a read without its time is no transit"))
         elif at.tzinfo is None:
             errors.append(FieldError("time", "give the time zone (ISO 8601 with an offset)"))
+        elif (utc := _as_utc(at)) is None:  # year 1 or 9999 with an offset
+            errors.append(FieldError("time", f"{at.isoformat()} is off the calendar: "
+                                             "check the reader's clock"))
         else:
-            at = at.astimezone(UTC)
+            at = utc
             skew = timedelta(seconds=self.settings.reads_max_clock_skew_seconds)
             if at > received + skew:
                 errors.append(FieldError("time", f"{at.isoformat()} is in the future: "
@@ -294,7 +297,9 @@ class Ingest:
         unique index, and no race between two retries of the same read.
         """
         c = transits.c
-        rows = [a.row for a in accepted]
+        # In key order, so two overlapping batches (a reader retrying in parallel) take the
+        # unique index's locks in the same order instead of deadlocking on PostgreSQL.
+        rows = sorted((a.row for a in accepted), key=lambda r: (r["device_id"], r["event_id"]))
         if conn.dialect.name == "postgresql":
             # RETURNING would make one statement of the whole batch, which psycopg re-parses
             # on every call (most of the ingest's time at 1,000 reads); a plain executemany
@@ -425,7 +430,7 @@ def _classify(plate: str, country: str | None) -> tuple[str | None, str, list[st
     flags: list[str] = []
     code: str | None = None
     fmt: PlateFormat | None = None
-    if country is not None:
+    if country is not None and country.strip():
         code = country.strip().upper()
         try:
             fmt = best_format(plate, code)
@@ -442,6 +447,13 @@ def _classify(plate: str, country: str | None) -> tuple[str | None, str, list[st
     if not classify(plate):  # not even the generic fallback (2-10 characters)
         raise InvalidInput.on("plate", f"{plate!r} is not a plate of any known format")
     return code, "generic", [*flags, "unknown_format"]
+
+
+def _as_utc(at: datetime) -> datetime | None:
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _count(conn: Connection, accepted: list[_Accepted]) -> None:
