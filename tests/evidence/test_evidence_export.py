@@ -196,7 +196,7 @@ def test_no_video_at_all_is_not_found(recorded: World) -> None:
 def test_bad_requests_are_refused(recorded: World) -> None:
     who = principal(recorded, "investigator")
     for cameras, start, end, message in (
-        (["CAM-A1"], datetime(2026, 11, 25, 10, 0), END, "zone"),
+        (["CAM-A1"], datetime(2026, 11, 25, 10, 0), END, "UTC offset"),
         (["CAM-A1"], END, START, "after the start"),
         (["CAM-A1"], START, START + timedelta(hours=5), "at most 4 hours"),
         (["CAM-A1", "CAM-A1"], START, END, "twice"),

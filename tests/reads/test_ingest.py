@@ -137,7 +137,7 @@ def test_reads_off_the_calendar_and_odd_countries(world: World) -> None:
                                read("AB123CD")]})
     assert r.status_code == 200, r.text
     assert [x["status"] for x in r.json()["results"]] == ["rejected", "rejected", "stored"]
-    assert "off the calendar" in r.json()["results"][0]["errors"][0]["message"]
+    assert "outside the years 1 to 9999" in r.json()["results"][0]["errors"][0]["message"]
 
 
 def test_an_overlapping_retry_in_another_order_is_stored_once(world: World) -> None:
@@ -257,7 +257,7 @@ def test_a_retired_reader_is_refused(world: World) -> None:
     r = world.client.post("/api/devices/LPR-A1/retire", json={"reason": "dismesso"},
                           headers=world.headers("admin"))
     assert r.status_code == 200
-    ingest = world.client.app.state.reads_ingest  # type: ignore[attr-defined]
+    ingest = world.client.app.state.vigila.ingest  # type: ignore[attr-defined]
     ingest.device_cache_seconds = 0  # the cache lives 5 s; do not wait for it
     r = post(world, read("CD456EF", device="LPR-A1"))
     assert r.status_code == 422 and r.json()["field"] == "device"

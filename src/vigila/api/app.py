@@ -39,6 +39,7 @@ from vigila.api.routes_system import router as system_router
 from vigila.api.routes_transits import router as transits_router
 from vigila.api.routes_users import router as users_router
 from vigila.core import EventBus, Settings
+from vigila.reads import Ingest, forwarding
 from vigila.reads.service import ReadsService
 from vigila.recording import RecordingService
 from vigila.store import Database, upgrade
@@ -80,7 +81,8 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
     bus = EventBus()
     inst = Installation(settings=settings, db=db, auth=Authenticator(db, settings),
                         hasher=hasher(settings), bus=bus, metrics=registry,
-                        alarms=AlarmDispatcher(settings, db, bus, metrics=registry))
+                        alarms=AlarmDispatcher(settings, db, bus, metrics=registry),
+                        ingest=Ingest(db, settings, bus, enqueue=forwarding.enqueue))
     registry.register(_DeviceGauge(inst))
 
     @asynccontextmanager

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from vigila.access import Authenticator, Permission, Principal, Purpose
 from vigila.alarms import AlarmDispatcher
 from vigila.core import EventBus, InvalidInput, Settings, Unauthenticated
+from vigila.reads import Ingest
 from vigila.store import Database
 
 
@@ -27,6 +28,7 @@ class Installation:
     bus: EventBus
     metrics: CollectorRegistry
     alarms: AlarmDispatcher  # alarms to the console's streams, MQTT and webhooks
+    ingest: Ingest  # plate reads in: one per installation, it holds the hotlist matcher
 
 
 def installation(request: Request) -> Installation:

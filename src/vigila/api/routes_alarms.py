@@ -25,9 +25,8 @@ from vigila.api.deps import (
     principal,
 )
 from vigila.core import Unauthenticated
-from vigila.core.errors import InvalidInput
 from vigila.core.pagination import Page
-from vigila.core.timeutil import as_utc
+from vigila.core.timeutil import utc_instant
 from vigila.reads.models import AlarmEvent, AlarmState
 
 router = APIRouter(tags=["alarms"])
@@ -50,8 +49,9 @@ def list_alarms(state: AlarmState | None = None,
                 cursor: Annotated[str | None, Query(max_length=512)] = None,
                 limit: Limit = 100, c: Consultation = Depends(Reading),
                 inst: Installation = Depends(installation)) -> Page[AlarmEvent]:
+    since = since and utc_instant(since, "since", naive_is_utc=True)
     with inst.db.write() as conn:
-        return alarms.list_alarms(conn, c.who, c.why, state=state, since=_utc(since, "since"),
+        return alarms.list_alarms(conn, c.who, c.why, state=state, since=since,
                                   cursor=cursor, limit=limit)
 
 
@@ -154,12 +154,3 @@ def delete_webhook(webhook_id: WebhookId, who: Principal = Depends(principal),
     with inst.db.write() as conn:
         alarms.delete_webhook(conn, who, webhook_id)
     return Response(status_code=204)
-
-
-def _utc(value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return as_utc(value)
-    except OverflowError as exc:  # 0001-01-01T00:00+01:00 falls before year 1 in UTC
-        raise InvalidInput.on(name, "outside the years 1 to 9999 in UTC") from exc

@@ -15,7 +15,7 @@ from vigila.api.deps import Consultation, Installation, consultation, installati
 from vigila.core.errors import InvalidInput
 from vigila.core.pagination import Page, decode_cursor, encode_cursor
 from vigila.core.text import NoNul
-from vigila.core.timeutil import as_utc
+from vigila.core.timeutil import utc_instant
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 Text = Annotated[str, Query(max_length=128), NoNul]
@@ -29,16 +29,9 @@ def audit_query(actor: Text | None = None,
     after = decode_cursor(cursor) or 0
     if not isinstance(after, int):
         raise InvalidInput.on("cursor", "not a cursor of the audit log")
-    return audit.AuditQuery(actor, action, _aware(since, "since"), _aware(until, "until"), after)
-
-
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return as_utc(value)
-    except OverflowError as exc:  # 0001-01-01T00:00+01:00 falls before year 1 in UTC
-        raise InvalidInput.on(name, "outside the years 1 to 9999 in UTC") from exc
+    return audit.AuditQuery(actor, action,
+                            since and utc_instant(since, "since", naive_is_utc=True),
+                            until and utc_instant(until, "until", naive_is_utc=True), after)
 
 
 @router.get("", response_model=Page[dict[str, Any]])

@@ -18,7 +18,7 @@ from vigila.api.deps import Consultation, Installation, consultation, installati
 from vigila.core import InvalidInput
 from vigila.core.pagination import Page
 from vigila.core.text import NoNul
-from vigila.core.timeutil import as_utc, utcnow
+from vigila.core.timeutil import utc_instant, utcnow
 from vigila.reads import forwarding, minimise
 from vigila.reads.forwarding import DeadLetter, ForwardStatus, RequeueReport
 from vigila.reads.minimise import RetentionRule, TransitCount
@@ -80,9 +80,9 @@ def transit_counts(
     who: Principal = Depends(principal),
     inst: Installation = Depends(installation),
 ) -> list[TransitCount]:
-    end = _instant(until, "until") if until is not None else utcnow()
+    end = utc_instant(until, "until", naive_is_utc=True) if until is not None else utcnow()
     if since is not None:
-        start = _instant(since, "since")
+        start = utc_instant(since, "since", naive_is_utc=True)
     else:
         try:
             start = end - timedelta(days=1)
@@ -90,13 +90,6 @@ def transit_counts(
             raise InvalidInput.on("until", "too early: give since as well") from exc
     with inst.db.read() as conn:
         return minimise.hourly_counts(conn, who, device, start, end)
-
-
-def _instant(value: datetime, name: str) -> datetime:
-    try:
-        return as_utc(value)  # a naive time is taken as UTC, as elsewhere in the API
-    except OverflowError as exc:  # 0001-01-01T00:00+01:00 falls before year 1 in UTC
-        raise InvalidInput.on(name, "outside the years 1 to 9999 in UTC") from exc
 
 
 @router.get("/retention/reads", response_model=list[RetentionRule],

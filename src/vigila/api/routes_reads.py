@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -29,24 +28,15 @@ from vigila.reads import (
     ReadBatch,
     ReadIn,
     ReadResult,
-    forwarding,
 )
 from vigila.reads.adapters import parse_hikvision, parse_tattile
 from vigila.registry.models import DeviceId
 
 router = APIRouter(prefix="/api/reads", tags=["reads"])
-_lock = threading.Lock()
 
 
-def ingest_of(request: Request, inst: Installation = Depends(installation)) -> Ingest:
-    """The installation's one `Ingest` (it holds the hotlist matcher), made on first use."""
-    state = request.app.state
-    with _lock:
-        found: Ingest | None = getattr(state, "reads_ingest", None)
-        if found is None:
-            found = Ingest(inst.db, inst.settings, inst.bus, enqueue=forwarding.enqueue)
-            state.reads_ingest = found
-    return found
+def ingest_of(inst: Installation = Depends(installation)) -> Ingest:
+    return inst.ingest
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:

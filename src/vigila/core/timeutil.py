@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from vigila.core.errors import InvalidInput
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -14,6 +16,21 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def utc_instant(value: datetime, field: str, *, naive_is_utc: bool = False) -> datetime:
+    """A time from a user or a device, in UTC; InvalidInput naming `field` otherwise.
+
+    A naive time is refused (ambiguous) unless `naive_is_utc`, as the API's query filters
+    take it; a time that leaves the calendar in UTC (0001-01-01T00:00+01:00) is refused
+    rather than overflowing.
+    """
+    if value.tzinfo is None and not naive_is_utc:
+        raise InvalidInput.on(field, "must carry a UTC offset, e.g. 2026-01-31T08:00:00Z")
+    try:
+        return as_utc(value)
+    except OverflowError as exc:
+        raise InvalidInput.on(field, "outside the years 1 to 9999 in UTC") from exc
 
 
 def iso(value: datetime) -> str:

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from vigila.access import Permission, Principal, Purpose, audit
 from vigila.core import Conflict, InvalidInput, NotFound, utcnow
+from vigila.core.timeutil import utc_instant
 from vigila.evidence.keys import (
     ALGORITHM,
     SigningKey,
@@ -136,15 +137,6 @@ def on_screen(moment: datetime) -> str:
 # --- exporting -------------------------------------------------------------------------
 
 
-def _instant(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise InvalidInput.on(name, "times need a zone (UTC), e.g. 2026-01-31T08:00:00Z")
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:  # 0001-01-01T00:00+01:00 falls before year 1 in UTC
-        raise InvalidInput.on(name, "outside the years 1 to 9999 in UTC") from exc
-
-
 def _text(name: str, value: str | None, low: int, high: int) -> str:
     value = (value or "").strip()
     if any(ord(ch) < 32 or ch == "\x7f" for ch in value):
@@ -225,7 +217,7 @@ def export_evidence(db: Database, actor: Principal, purpose: Purpose, *, root: P
     entry has committed; a failure at any step leaves nothing behind.
     """
     actor.require(Permission.EVIDENCE_EXPORT)
-    start, end = _instant(start, "start"), _instant(end, "end")
+    start, end = utc_instant(start, "start"), utc_instant(end, "end")
     if end <= start:
         raise InvalidInput.on("end", "the end must come after the start")
     if end - start > MAX_RANGE:

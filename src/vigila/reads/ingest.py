@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from vigila.core import EventBus, FieldError, InvalidInput, Settings
 from vigila.core.events import Event
+from vigila.core.timeutil import utc_instant
 from vigila.hotlists import Hit, HotlistMatcher
 from vigila.plates import PlateFormat, classify, lookalike_key, normalise
 from vigila.plates.grammar import best_format
@@ -198,13 +199,13 @@ class Ingest:
         at = read.time
         if at is None:
             errors.append(FieldError("time", "missing: a read without its time is no transit"))
-        elif at.tzinfo is None:
-            errors.append(FieldError("time", "give the time zone (ISO 8601 with an offset)"))
-        elif (utc := _as_utc(at)) is None:  # year 1 or 9999 with an offset
-            errors.append(FieldError("time", f"{at.isoformat()} is off the calendar: "
-                                             "check the reader's clock"))
         else:
-            at = utc
+            try:
+                at = utc_instant(at, "time")
+            except InvalidInput as exc:
+                errors += exc.errors
+                at = None
+        if at is not None:
             skew = timedelta(seconds=self.settings.reads_max_clock_skew_seconds)
             if at > received + skew:
                 errors.append(FieldError("time", f"{at.isoformat()} is in the future: "
@@ -447,13 +448,6 @@ def _classify(plate: str, country: str | None) -> tuple[str | None, str, list[st
     if not classify(plate):  # not even the generic fallback (2-10 characters)
         raise InvalidInput.on("plate", f"{plate!r} is not a plate of any known format")
     return code, "generic", [*flags, "unknown_format"]
-
-
-def _as_utc(at: datetime) -> datetime | None:
-    try:
-        return at.astimezone(UTC)
-    except OverflowError:
-        return None
 
 
 def _count(conn: Connection, accepted: list[_Accepted]) -> None:

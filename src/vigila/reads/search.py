@@ -39,7 +39,7 @@ from vigila.access.principal import Principal, Purpose
 from vigila.access.roles import Permission
 from vigila.core.errors import InvalidInput, NotFound
 from vigila.core.pagination import Page, check_limit, decode_cursor, encode_cursor
-from vigila.core.timeutil import as_utc, iso, parse_instant, utcnow
+from vigila.core.timeutil import as_utc, iso, parse_instant, utc_instant, utcnow
 from vigila.plates import (
     lookalike_distance,
     lookalike_key,
@@ -92,20 +92,11 @@ _TRANSIT_COLUMNS = (
 
 def time_span(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     """[since, until) in UTC, with the defaults: until now, since a day before until."""
-    end = _instant(until, "until") if until is not None else utcnow()
-    start = _instant(since, "since") if since is not None else _shift(end, -DEFAULT_SPAN)
+    end = utc_instant(until, "until") if until is not None else utcnow()
+    start = utc_instant(since, "since") if since is not None else _shift(end, -DEFAULT_SPAN)
     if start >= end:
         raise InvalidInput.on("since", "must be before until")
     return start, end
-
-
-def _instant(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise InvalidInput.on(name, "must carry a UTC offset, e.g. 2026-01-31T08:00:00Z")
-    try:
-        return as_utc(value)
-    except OverflowError as exc:  # 0001-01-01T00:00+01:00 falls before year 1 in UTC
-        raise InvalidInput.on(name, "outside the years 1 to 9999 in UTC") from exc
 
 
 def _shift(value: datetime, delta: timedelta) -> datetime:

@@ -54,6 +54,7 @@ from vigila.core.errors import (
     Unauthenticated,
     VigilaError,
 )
+from vigila.core.timeutil import utc_instant
 from vigila.recording.clips import Clip, cut_clip, segments_for
 from vigila.recording.index import TimelineEntry, timeline
 from vigila.recording.tables import segments
@@ -91,13 +92,7 @@ def check_range(start: datetime, end: datetime, limit: timedelta) -> tuple[datet
     """The range in UTC, or InvalidInput naming the field: zoned times, end after start."""
     out = []
     for name, value in (("start", start), ("end", end)):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise InvalidInput.on(name, "give a time with its UTC offset, "
-                                  "e.g. 2026-11-25T10:00:00Z")
-        try:
-            out.append(value.astimezone(UTC))
-        except OverflowError as exc:  # 0001-01-01T00:00+01:00 falls before year 1 in UTC
-            raise InvalidInput.on(name, "outside the years 1 to 9999 in UTC") from exc
+        out.append(utc_instant(value, name))
     start, end = out
     if end <= start:
         raise InvalidInput.on("end", "the end must come after the start")
