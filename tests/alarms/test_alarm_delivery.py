@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import queue
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,11 +21,11 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from alarmkit import SseClient, bus_of, insert_alarm, raise_alarm, seed
 from paho.mqtt.enums import CallbackAPIVersion
 
 from conftest import CONSOLE, PURPOSE, World
+from liveserver import serving
 from mosquitto import Mosquitto, free_port
 from vigila.access.tables import audit_log
 from vigila.alarms import (
@@ -202,23 +201,8 @@ def live(alarm_world: World) -> Iterator[str]:
     """The world's own app (its dispatcher already started) served by uvicorn on loopback."""
     app = alarm_world.client.app
     app.state.vigila.alarms.hub.heartbeat_s = 0.3  # type: ignore[attr-defined]
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
-                                           timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serving(app, timeout_graceful_shutdown=2) as url:
+        yield url
 
 
 def stream(world: World, url: str, who: str, purpose: bool = True,

@@ -16,9 +16,7 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +29,6 @@ import hypothesis
 import pytest
 import schemathesis
 import sqlalchemy as sa
-import uvicorn
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from hypothesis import HealthCheck, Phase
@@ -47,6 +44,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from conftest import PURPOSE, World
+from liveserver import serving
 from vigila.access.tables import audit_log
 from vigila.api import create_app
 from vigila.recording import Segment
@@ -450,22 +448,8 @@ def live(world: World) -> Iterator[LiveServer]:
         reports.put({**request.query_params, "at": time.monotonic()})
         return Response(status_code=204)
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", reports)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serving(app) as url:
+        yield LiveServer(url, reports)
 
 
 def test_ffmpeg_reads_the_whole_playlist_over_http(world: World, video: Video,

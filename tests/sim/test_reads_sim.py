@@ -7,18 +7,16 @@ import base64
 import random
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from typer.testing import CliRunner
 
 from conftest import CONSOLE, PASSWORD, World
+from liveserver import LiveServer, bound
 from vigila import hotlists
 from vigila.access import Purpose, hasher
 from vigila.api import create_app
@@ -41,41 +39,13 @@ from vigila.store import Database
 LISTED = ["GA850BS", "FB123SD", "EZ508KL", "AB12345"]
 
 
-@dataclass
-class Live:
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        assert not self.thread.is_alive()
-
-
-def serve(world: World, sock: socket.socket) -> Live:
-    """The API served by uvicorn on `sock` (bound, loopback) in a thread."""
-    app = create_app(world.settings, world.db, migrate=False)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = sock.getsockname()[1]
-    return Live(f"http://127.0.0.1:{port}", server, thread)
-
-
-def bound() -> socket.socket:
-    """A loopback socket with a port but not listening yet: connections are refused."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
+def serve(world: World, sock: socket.socket) -> LiveServer:
+    """The API served on `sock` (bound, loopback) in a thread."""
+    return LiveServer(create_app(world.settings, world.db, migrate=False), sock).start()
 
 
 @pytest.fixture
-def live(world: World) -> Iterator[Live]:
+def live(world: World) -> Iterator[LiveServer]:
     sock = bound()
     server = serve(world, sock)
     try:
@@ -170,7 +140,7 @@ def test_a_plate_image_is_a_small_jpeg() -> None:
 
 # --- over HTTP --------------------------------------------------------------------------
 
-def test_simulated_readers_store_transits_and_raise_alarms(world: World, live: Live) -> None:
+def test_simulated_readers_store_transits_and_raise_alarms(world: World, live: LiveServer) -> None:
     listed(world)
     with ReadSimulator(live.url, world.tokens["reader"], [ReaderInfo("LPR-B1", "inbound", 1)],
                        20, LISTED, hit_every=10, seed=11) as sim:
@@ -243,7 +213,7 @@ def test_it_waits_for_the_api_and_logs_in(world: World) -> None:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_the_sim_reads_command(world: World, live: Live) -> None:
+def test_the_sim_reads_command(world: World, live: LiveServer) -> None:
     listed(world)
     runner = CliRunner()
     args = ["sim", "reads", "--url", live.url, "--username", "reader", "--password", PASSWORD,
