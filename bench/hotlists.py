@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from benchdoc import disk_of, put_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -232,19 +233,6 @@ def bench_matcher(db: Database, listed: list[str], n_reads: int,
 # --- the machine and the document ---------------------------------------------------------
 
 
-def disk_of(path: str) -> str:
-    """The file system a path is on, from /proc/mounts (the longest matching mount point)."""
-    best = ("", "unknown", "unknown")
-    target = str(Path(path).resolve())
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            device, point, kind = line.split()[:3]
-            if (target == point or target.startswith(point.rstrip("/") + "/")) \
-                    and len(point) > len(best[0]):
-                best = (point, device, kind)
-    return f"{best[1]} ({best[2]})"
-
-
 def machine(versions: dict[str, str], where: str) -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     memory = "unknown"
@@ -375,21 +363,9 @@ def name_in_intro(doc: str) -> str:
 
 
 def write_docs(text: str, path: Path) -> None:
-    """Replace this benchmark's section (its heading to its end marker, or to the next
-    '## ' heading), or append it; of the rest only the intro's list of what is recorded
-    changes, and only when it does not name the hotlists yet."""
-    doc = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(
-        rf"^{re.escape(SECTION)}\n(?:.*?{re.escape(END)}\n*|.*?(?=^## |\Z))", re.S | re.M)
-    found = pattern.search(doc)
-    if found:
-        doc = doc[:found.start()] + text + doc[found.end():]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    doc = name_in_intro(doc).rstrip("\n") + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    os.replace(tmp, path)
+    """Replace this benchmark's section; of the rest only the intro's list of what is
+    recorded changes, and only when it does not name the hotlists yet."""
+    put_section(path, SECTION, END, text, edit=name_in_intro)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from benchdoc import put_section
 from shapely.geometry import mapping
 
 from vigila.planning import coverage, gates
@@ -213,16 +213,7 @@ def _machine() -> tuple[int, str]:
 
 
 def _write_section(text: str) -> None:
-    path = ROOT / "docs" / "BENCHMARKS.md"
-    doc = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: text, doc)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    os.replace(tmp, path)
+    put_section(ROOT / "docs" / "BENCHMARKS.md", SECTION, None, text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,6 +101,7 @@ from typing import Any, Protocol, cast
 import paho.mqtt.client as paho
 import psycopg
 import sqlalchemy as sa
+from benchdoc import disk_of, put_section
 from paho.mqtt.enums import CallbackAPIVersion
 from starlette.responses import JSONResponse
 
@@ -1292,18 +1293,6 @@ def machine_info(work: Path, pg_version: str) -> dict[str, str]:
             "load": " ".join(f"{v:.2f}" for v in os.getloadavg())}
 
 
-def disk_of(path: Path) -> str:
-    best = ("", "unknown", "unknown")
-    target = str(path.resolve())
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            device, point, kind = line.split()[:3]
-            inside = target == point or target.startswith(point.rstrip("/") + "/")
-            if inside and len(point) > len(best[0]):
-                best = (point, device, kind)
-    return f"{best[1]} ({best[2]})"
-
-
 def machine_line(info: dict[str, str]) -> str:
     return (f"{info['cpu']}, {info['cores']} CPUs, {info['memory']}, kernel {info['kernel']}, "
             f"Python {info['python']}, SQLite {info['sqlite']}, PostgreSQL {info['postgresql']}, "
@@ -1541,23 +1530,11 @@ def report(results: dict[str, dict[str, Any]], runs: list[dict[str, Any]],
 
 
 def write_docs(text: str, path: Path) -> None:
-    """Replace this benchmark's section (its heading to its end marker, or to the next
-    '## ' heading), or append it; the rest of the file is left as it is."""
-    doc = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    """Replace this benchmark's section; the rest of the file is left as it is."""
     intro = (__doc__ or "").split("\n\n")[0].replace("\n", " ")
-    section = (f"{SECTION}\n\n{BEGIN}\n\n{intro} Method: the docstring of `bench/plates.py`."
-               f"\n\n{text.rstrip()}\n\n{END}\n\n")
-    pattern = re.compile(
-        rf"^{re.escape(SECTION)}\n(?:.*?{re.escape(END)}\n*|.*?(?=^## |\Z))", re.S | re.M)
-    found = pattern.search(doc)
-    if found:
-        doc = doc[:found.start()] + section + doc[found.end():]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + section
-    doc = doc.rstrip("\n") + "\n"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    os.replace(tmp, path)
+    put_section(path, SECTION, END,
+                f"{SECTION}\n\n{BEGIN}\n\n{intro} Method: the docstring of `bench/plates.py`."
+                f"\n\n{text.rstrip()}\n\n{END}\n\n")
 
 
 # --- the phases -----------------------------------------------------------------------------------

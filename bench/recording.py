@@ -60,6 +60,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from benchdoc import current_section, disk_of, put_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "BENCHMARKS.md"
 SECTION = "## Recording (Vigila beside ffmpeg -f segment)"
@@ -815,19 +817,6 @@ def _mem_total() -> str:
     return "unknown"
 
 
-def disk_of(path: Path) -> str:
-    """The file system a path is on, from /proc/mounts (the longest matching mount point)."""
-    best = ("", "unknown", "unknown")
-    target = str(path.resolve())
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            device, point, kind = line.split()[:3]
-            inside = target == point or target.startswith(point.rstrip("/") + "/")
-            if inside and len(point) > len(best[0]):
-                best = (point, device, kind)
-    return f"{best[1]} ({best[2]})"
-
-
 _GST_CHECK = ("import gi; gi.require_version('Gst', '1.0'); "
               "gi.require_version('GstRtspServer', '1.0'); "
               "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
@@ -1121,21 +1110,9 @@ def docs_section(results: list[dict[str, Any]], info: dict[str, str], command: s
 
 def write_docs(results: list[dict[str, Any]], info: dict[str, str], command: str,
                path: Path = DOCS) -> None:
-    """Replace this benchmark's section (its heading to its end marker, or to the next
-    '## ' heading), or append it; the rest of the file is left as it is."""
-    doc = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(
-        rf"^{re.escape(SECTION)}\n(?:.*?{re.escape(END)}\n*|.*?(?=^## |\Z))", re.S | re.M)
-    found = pattern.search(doc)
-    text = docs_section(results, info, command, found.group(0) if found else "")
-    if found:
-        doc = doc[:found.start()] + text + doc[found.end():]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    doc = doc.rstrip("\n") + "\n"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    os.replace(tmp, path)
+    """Replace this benchmark's section, keeping what of it `docs_section` keeps."""
+    text = docs_section(results, info, command, current_section(path, SECTION, END))
+    put_section(path, SECTION, END, text)
 
 
 # --- main -------------------------------------------------------------------------------
