@@ -60,6 +60,9 @@ NEAR_MISSES: dict[str, list[str]] = {
     "sk": ["BA12AB", "B1123AB", "BA123A"],
     "cz": ["0A23456", "1Q23456", "1A2345"],
     "pl": ["XA12345", "WA1234", "WAB1D34"],
+    "br_mercosul": ["ABC1234", "AB1C23", "ABC1D234"],
+    "br_old": ["ABC123", "AB12345", "ABC12345"],
+    "us_common": ["AB12", "ABCD123", "12ABC3"],
 }  # fmt: skip
 
 
@@ -168,7 +171,7 @@ def test_country_restricts_the_formats() -> None:
     assert [m.country for m in classify("AB123CD", "fr")] == ["FR"]
     assert [m.format_id for m in classify("1234BCD", "IT")] == ["generic"]
     with pytest.raises(InvalidInput) as caught:
-        classify("AB123CD", "US")
+        classify("AB123CD", "JP")
     assert caught.value.errors[0].field == "country"
     with pytest.raises(InvalidInput):
         is_valid("AB123CD", "XX")

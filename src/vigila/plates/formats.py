@@ -473,6 +473,39 @@ FORMATS: tuple[PlateFormat, ...] = (
         "two letters, B D I O Z not used. Looser: the letter count and positions are not "
         "checked.",
     ),
+    # ---- Further afield: the countries of the real photos the ANPR engine is measured on.
+    PlateFormat(
+        "br_mercosul", "BR", "car", "Brasil, Mercosul (desde 2018)",
+        (_shape(run(LETTERS, 3, sep=""), run(DIGITS, 1, sep=""), run(LETTERS, 1, sep=""),
+                run(DIGITS, 2)),),
+        1.0, ("ABC1D23", "RIO2A18"),
+        "Mercosur plates, Brazil since Sep 2018 (CONTRAN res. 729/2018): LLL NLNN.",
+    ),
+    PlateFormat(
+        "br_old", "BR", "car", "Brasil (1990-2018)",
+        (_shape(run(LETTERS, 3, sep="-"), run(DIGITS, 4)),),
+        1.0, ("ABC1234", "JQS5683"),
+        "Grey plates of 1990-2018, LLL-NNNN (CONTRAN res. 231/2007); still most of the "
+        "fleet, and the shape of every photo in the measured set.",
+    ),
+    PlateFormat(
+        "us_common", "US", "car", "USA, common state serials",
+        (_shape(run(LETTERS, 3, sep=" "), run(DIGITS, 3, 4)),
+         _shape(run(DIGITS, 3, sep=" "), run(LETTERS, 3)),
+         _shape(run(DIGITS, 1, sep=""), run(LETTERS, 3, sep=""), run(DIGITS, 3)),
+         _shape(run(DIGITS, 1, sep=""), run(LETTERS, 2, sep=""), run(DIGITS, 4)),
+         _shape(run(LETTERS, 2, sep=" "), run(DIGITS, 4, 5)),
+         _shape(run(DIGITS, 1, sep=""), run(LETTERS, 1, sep=""), run(DIGITS, 5)),
+         _shape(run(LETTERS, 1, sep=""), run(DIGITS, 6)),
+         _shape(run(DIGITS, 5, 6, sep=""), run(LETTERS, 1, sep=""), run(DIGITS, 0, 1)),
+         _shape(run(LETTERS, 2, sep=""), run(DIGITS, 1, sep=""), run(LETTERS, 1, sep=""),
+                run(DIGITS, 1, sep=""), run(LETTERS, 1))),
+        1.0, ("ABC1234", "7ABC123", "123ABC", "6TR2190", "8D79882", "AB1C2D"),
+        "Each state issues its own serials; these are the shapes most states' standard "
+        "passenger series share (California 1ABC234, the many ABC 1234 and 123 ABC "
+        "states, Arizona's AB1C2D). A loose summary, not one state's rule; vanity and "
+        "specialty plates fall to the generic fallback.",
+    ),
     # ---- Anything else ----------------------------------------------------------------
     PlateFormat(
         "generic", None, "generic", "Formato non riconosciuto",
@@ -496,6 +529,10 @@ COUNTRY_PRIORS: dict[str, float] = {
     "PL": 0.02,
     "CZ": 0.01,
     "SK": 0.01,
+    # Far from Italy, here so that a reader abroad (or a benchmark on foreign photos) can
+    # name them in its priors; a car from there in an Italian street is rare.
+    "BR": 0.001,
+    "US": 0.001,
 }
 
 # Longer normalised input is refused: above the longest format (POLIZIA + 5 = 12) with
