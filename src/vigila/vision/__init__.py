@@ -1,0 +1,1 @@
+"""Vision: reading licence plates from photos and camera streams (`vigila.vision.anpr`)."""
