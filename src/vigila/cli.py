@@ -25,6 +25,7 @@ from vigila.recording.cli import record_command
 from vigila.registry.service import field_errors
 from vigila.sim.cli import sim_app
 from vigila.store import Database, current_revision, head_revision, upgrade
+from vigila.vision.cli import anpr_app
 
 app = typer.Typer(help="Vigila: videosorveglianza urbana e lettura targhe.",
                   no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,6 +52,7 @@ app.command("record")(record_command)
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(hotlist_app, name="hotlist")
 app.add_typer(reads_app, name="reads")
+app.add_typer(anpr_app, name="anpr")
 
 T = TypeVar("T")
 

@@ -24,6 +24,7 @@ from vigila.api import problems
 from vigila.api.deps import Installation
 from vigila.api.middleware import BodyLimit, Metrics
 from vigila.api.routes_alarms import router as alarms_router
+from vigila.api.routes_anpr import router as anpr_router
 from vigila.api.routes_audit import router as audit_router
 from vigila.api.routes_auth import router as auth_router
 from vigila.api.routes_evidence import router as evidence_router
@@ -129,7 +130,7 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
     for router in (system_router, auth_router, registry_router, users_router, audit_router,
                    planning_router, recording_router, evidence_router, playback_router,
                    hotlists_router, reads_router, alarms_router, transits_router,
-                   forwarding_router):
+                   forwarding_router, anpr_router):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Metrics, registry=registry)
