@@ -230,7 +230,10 @@ def decode_image(data: bytes, field_name: str = "image") -> Image:
     except UnidentifiedImageError as exc:
         raise InvalidInput.on(field_name, "not an image (JPEG, PNG, BMP, WebP or TIFF)"
                               ) from exc
-    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
+    except PILImage.DecompressionBombError as exc:
+        raise InvalidInput.on(field_name, f"{exc}: at most {MAX_PIXELS // 1_000_000} "
+                              "megapixels") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput.on(field_name, f"the image cannot be decoded: {exc}") from exc
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
