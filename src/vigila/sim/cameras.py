@@ -77,6 +77,8 @@ class CameraSimulator:
         address: str = "127.0.0.1",
         sub_streams: bool = True,
         cache_dir: Path | None = None,
+        # Annex-B H.264 for /main instead of the standard clip, e.g. plate_images.traffic_clip
+        main_clip: Path | None = None,
         log_path: Path | None = None,  # the server's stderr; a temporary file if None
         python: Path = SYSTEM_PYTHON,
         ready_timeout: float = 60.0,
@@ -96,6 +98,7 @@ class CameraSimulator:
         self.address = address
         self.sub_streams = sub_streams
         self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+        self.main_clip = main_clip
         self.log_path = log_path
         self.python = python
         self.ready_timeout = ready_timeout
@@ -116,9 +119,12 @@ class CameraSimulator:
                 f"{self.python} not found: the simulated cameras run under Debian's system "
                 f"Python with the packages {' '.join(DEBIAN_PACKAGES)} "
                 "(scripts/install-system.sh)")
+        if self.main_clip is not None and not self.main_clip.is_file():
+            raise SimulatorError(f"the main clip {self.main_clip} does not exist")
+        main = self.main_clip if self.main_clip is not None else ensure_clip(self.cache_dir, MAIN)
         args = [str(self.python), "-I", str(SERVER_SCRIPT),
                 "--address", self.address, "--port", str(self._requested_port),
-                "--main", str(ensure_clip(self.cache_dir, MAIN))]
+                "--main", str(main)]
         if self.sub_streams:
             args += ["--sub", str(ensure_clip(self.cache_dir, SUB))]
         args += ["--", *self.cameras]

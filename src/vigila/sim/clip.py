@@ -68,14 +68,20 @@ class ClipSpec:
         )
 
     def ffmpeg_args(self, font: Path, output: Path) -> list[str]:
-        gop = self.fps * self.gop_seconds
-        rate = f"{self.bitrate_kbps}k"
         return [
             "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
             "-f", "lavfi",
             "-i", f"testsrc2=size={self.width}x{self.height}:rate={self.fps}",
             "-t", str(self.seconds),
             "-vf", self.filter_graph(font),
+            *self.encoder_args(output),
+        ]  # fmt: skip
+
+    def encoder_args(self, output: Path) -> list[str]:
+        """ffmpeg's output options: how every simulated clip is encoded, whatever its input."""
+        gop = self.fps * self.gop_seconds
+        rate = f"{self.bitrate_kbps}k"
+        return [
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
             "-pix_fmt", "yuv420p",
             "-bf", "0",  # like most IP cameras: frames in decode order, no reordering
@@ -108,15 +114,27 @@ def find_font() -> Path:
     )
 
 
+def find_ffmpeg() -> str:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise ClipError("ffmpeg is not installed; install the Debian package ffmpeg "
+                        "(scripts/install-system.sh)")
+    return ffmpeg
+
+
+def publish(tmp: Path, target: Path) -> None:
+    """Move a finished clip into place: readers see no clip or a whole one."""
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+
+
 def ensure_clip(cache_dir: Path, spec: ClipSpec = MAIN) -> Path:
     """The clip for `spec` in `cache_dir`, encoding it first if it is not there."""
     target = cache_dir / spec.file_name()
     if target.is_file() and target.stat().st_size > 0:
         return target
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise ClipError("ffmpeg is not installed; install the Debian package ffmpeg "
-                        "(scripts/install-system.sh)")
+    ffmpeg = find_ffmpeg()
     font = find_font()
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{target.name}.{os.getpid()}.tmp"
@@ -126,9 +144,7 @@ def ensure_clip(cache_dir: Path, spec: ClipSpec = MAIN) -> Path:
         if result.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             raise ClipError(f"ffmpeg could not make the {spec.name} clip "
                             f"(exit {result.returncode}): {result.stderr.strip()[-2000:]}")
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)  # atomic: readers see no clip or a whole one
+        publish(tmp, target)
     except subprocess.TimeoutExpired as exc:
         raise ClipError(f"ffmpeg took too long to make the {spec.name} clip") from exc
     finally:
