@@ -52,3 +52,78 @@ def read(images: Annotated[list[Path], typer.Argument(help="photos (JPEG, PNG, .
         print(json.dumps(line, ensure_ascii=False), flush=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _roi(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError as exc:
+        raise typer.BadParameter("x,y,w,h in pixels, e.g. 0,360,1280,360",
+                                 param_hint="--roi") from exc
+    return x, y, w, h
+
+
+@anpr_app.command("watch")
+def watch_command(
+    url: Annotated[str, typer.Argument(help="the camera's stream (rtsp://...) or a video file")],
+    device: Annotated[str | None, typer.Option(
+        help="the registry's reader id the reads are posted as; without it, passes are "
+        "printed only")] = None,
+    api: Annotated[str, typer.Option(help="the Vigila API")] = "http://127.0.0.1:8000",
+    user: Annotated[str, typer.Option(help="a reader account (role reader)")] = "lettore.varchi",
+    password_env: Annotated[str, typer.Option(
+        help="the environment variable holding its password")] = "VIGILA_READER_PASSWORD",
+    fps: Annotated[float, typer.Option(help="frames read per second")] = 4.0,
+    roi: Annotated[str | None, typer.Option(help="x,y,w,h: read only this region")] = None,
+    width: Annotated[int | None, typer.Option(help="scale frames down to this width")] = None,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    country: CountryOpt = None, detector_side: SideOpt = 960,
+) -> None:
+    """Read the plates passing in a stream: a few frames a second, each plate tracked and
+    voted over its frames, one line (and, with --device, one read posted to the API, so
+    hotlist alarms fire) per vehicle pass."""
+    import os
+
+    import httpx
+
+    from vigila.sim.reads import login
+    from vigila.vision.anpr.video import Pass, ReadPoster, watch
+
+    engine = make_engine(country, detector_side)
+    poster: ReadPoster | None = None
+    client: httpx.Client | None = None
+    if device is not None:
+        password = os.environ.get(password_env)
+        if not password:
+            raise typer.BadParameter(f"set {password_env} to the password of {user}",
+                                     param_hint="--password-env")
+        try:
+            token = login(api, user, password)
+        except httpx.HTTPError as exc:
+            raise typer.BadParameter(f"cannot log in to {api} as {user}: {exc}",
+                                     param_hint="--api") from exc
+        client = httpx.Client(base_url=api, timeout=10.0)
+        poster = ReadPoster(client, token, device)
+
+    def sink(p: Pass) -> None:
+        line: dict[str, object] = {
+            "plate": p.text, "confidence": round(p.confidence, 3), "votes": p.votes,
+            "agreeing": p.agreeing, "first_seen": p.first_seen.isoformat(),
+            "last_seen": p.last_seen.isoformat(), "country": p.country, "kind": p.kind}
+        if poster is not None:
+            poster(p)
+            line["posted"] = poster.sent[-1]["status"]
+        print(json.dumps(line), flush=True)
+
+    try:
+        watch(engine, url, sink, fps=fps, roi=_roi(roi), width=width, duration=duration)
+    except VigilaError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if client is not None:
+            client.close()

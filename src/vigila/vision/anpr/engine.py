@@ -25,7 +25,7 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from vigila.core.errors import InvalidInput
-from vigila.plates import COUNTRY_PRIORS, PlateMatch, best_text
+from vigila.plates import COUNTRY_PRIORS, FORMATS, PlateMatch, best_text
 from vigila.plates.grammar import check_country
 from vigila.vision.anpr.detect import Image, TextBox, find_text
 from vigila.vision.anpr.models import TextDetector, TextRecogniser, default_threads, pp_ocr
@@ -39,8 +39,9 @@ MIN_LINE_HEIGHT = 8.0  # px: shorter text is too small to read as a plate
 MAX_LINES = 12  # lines read per image, the tallest first: bounds the cost of busy scenes
 DROP_PRICE = 4.0  # nats: reading one end character as not part of the plate
 GENERIC_FACTOR = 0.5  # a text no specific format admits (a vanity plate, a misread)
-NO_DIGIT_FACTOR = 0.3  # and one without digits is more likely a word than a plate
+NO_DIGIT_FACTOR = 0.3  # a text without digits is more likely a word than a plate
 MIN_CONFIDENCE = 0.15
+_WEIGHTS = {f.id: f.weight for f in FORMATS}
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class AnprEngine:
         if self.priors is not None:
             best_text([{"A": 1.0}] * 2, priors=self.priors)  # refuses bad priors now
         self._chars: PlateCharacters | None = None
+        self._priors = {**COUNTRY_PRIORS, **(self.priors or {})}
 
     def warm_up(self) -> None:
         """Load the models now rather than on the first image."""
@@ -129,6 +131,15 @@ class AnprEngine:
             self._chars = PlateCharacters(recogniser.charset)
         return detector, recogniser, self._chars
 
+    def _expected(self, m: PlateMatch) -> float:
+        """How expected the match's format is here: 1 for a main format of a country with
+        prior 1, the fourth root of a rarer format's prior below that (a Polish plate in
+        Italy: 0.38), GENERIC_FACTOR for a text no format admits."""
+        if m.kind == "generic" or m.country is None:
+            return GENERIC_FACTOR
+        prior = self._priors.get(m.country, 0.0) * _WEIGHTS[m.format_id]
+        return min(1.0, max(prior, 0.0) ** 0.25)
+
     def _decode(self, reading: LineReading, top: TextBox, bottom: TextBox | None,
                 w: int, h: int) -> PlateRead | None:
         rows = reading.rows
@@ -147,11 +158,9 @@ class AnprEngine:
         m = best[1]
         n = len(m.text)
         mean_p = (m.confidence or 0.0) ** (1 / n)
-        factor = 1.0
-        if m.kind == "generic":
-            factor = GENERIC_FACTOR
-            if not any(ch.isdigit() for ch in m.text):
-                factor *= NO_DIGIT_FACTOR
+        factor = self._expected(m)
+        if not any(ch.isdigit() for ch in m.text):
+            factor *= NO_DIGIT_FACTOR  # TABACCHI spells a Polish plate; few plates are words
         score = top.score if bottom is None else min(top.score, bottom.score)
         confidence = score * mean_p * factor
         if n < 4 or confidence < MIN_CONFIDENCE:

@@ -1,0 +1,107 @@
+"""`watch` on a simulated camera whose clip shows generated Italian plates passing: one read
+per pass reaches the plate-reads pipeline, and the listed plate raises its alarm."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import PURPOSE, World
+from vigila.reads.tables import transits
+from vigila.sim.cameras import CameraSimulator
+from vigila.sim.plate_images import traffic_clip, traffic_schedule
+from vigila.vision.anpr import AnprEngine
+from vigila.vision.anpr.video import Pass, PlateTracker, ReadPoster, StreamError, watch
+
+PLATES = ["FE123AB", "GK456CD"]
+WANTED = "GK456CD"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, sqlite_template: Path) -> str:
+    # The reads' storage is tested on both databases elsewhere; here the stream matters.
+    target = tmp_path / "vigila.db"
+    target.write_bytes(sqlite_template.read_bytes())
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CameraSimulator, float]]:
+    cache = tmp_path_factory.mktemp("clips")
+    clip = traffic_clip(cache, PLATES, seed=3)
+    # The watcher may join the loop anywhere: one whole loop and the pass it broke into.
+    loop = 6.0 * len(PLATES)  # traffic_clip's default length
+    seconds = loop + max(p.end - p.start for p in traffic_schedule(PLATES)) + 2.0
+    with CameraSimulator(["CAM-A1"], main_clip=clip, sub_streams=False, cache_dir=cache) as sim:
+        yield sim, seconds
+
+
+def _stolen(world: World, plate: str) -> None:
+    r = world.client.post("/api/hotlists", headers=world.headers("supervisor"), json={
+        "id": "furti", "name": "Veicoli rubati", "kind": "stolen", "agency_id": "pl-test",
+        "priority": 90, "policy": "one_substitution"})
+    assert r.status_code == 201, r.text
+    r = world.client.post("/api/hotlists/furti/entries", headers=world.headers("supervisor"),
+                          json={"plate": plate, "reason": "furto denunciato"})
+    assert r.status_code == 201, r.text
+
+
+def test_each_pass_is_one_read_and_the_wanted_plate_raises_an_alarm(
+        world: World, camera: tuple[CameraSimulator, float]) -> None:
+    sim, seconds = camera
+    _stolen(world, WANTED)
+    poster = ReadPoster(world.client, world.tokens["reader"], "LPR-B1")
+    passes = watch(AnprEngine(), sim.url("CAM-A1"), poster, fps=2, width=960,
+                   duration=seconds)
+    posted = [s["plate"] for s in poster.sent]
+    assert passes == len(poster.sent)
+    assert sorted(set(posted)) == sorted(PLATES), poster.sent
+    assert len(posted) <= 2 * len(PLATES)  # a pass cut by the window's ends may repeat once
+    assert all(s["status"] == 201 for s in poster.sent), poster.sent
+    hits = [s for s in poster.sent if s["plate"] == WANTED]
+    assert hits[0]["answer"]["alarms"], hits[0]
+    misses = [s for s in poster.sent if s["plate"] != WANTED]
+    assert not misses[0]["answer"]["alarms"]
+    r = world.client.get("/api/alarms", headers=world.headers("operator", **PURPOSE))
+    assert r.status_code == 200 and r.json()["items"][0]["plate"] == WANTED, r.text
+    # Each transit carries its pass's best crop, stored as the plate image.
+    with world.db.read() as conn:
+        stored = conn.execute(sa.select(transits.c.plate, transits.c.plate_image_sha256)
+                              ).all()
+    assert sorted({p for p, _ in stored}) == sorted(PLATES)
+    assert all(sha and len(sha) == 64 for _, sha in stored)
+
+
+def test_an_unreachable_stream_is_a_clear_error() -> None:
+    with pytest.raises(StreamError, match=r"refused|timed out|Connection"):
+        watch(AnprEngine(), "rtsp://user:secret@127.0.0.1:9/none", lambda p: None,
+              duration=1)
+    try:
+        watch(AnprEngine(), "rtsp://user:secret@127.0.0.1:9/none", lambda p: None)
+    except StreamError as exc:
+        assert "secret" not in exc.detail
+
+
+def _read(text: str, x: int, conf: float = 0.9) -> object:
+    from vigila.vision.anpr import PlateRead
+
+    return PlateRead(text, conf, (x, 400, 150, 40), "IT", "car", "it_car", text)
+
+
+def test_tracker_votes_and_splits_passes() -> None:
+    tracker = PlateTracker(linger=1.0, min_votes=2)
+    t0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+    seen = [("AB123CD", 100), ("AB123CD", 130), ("AB128CD", 160), ("AB123CD", 190)]
+    out: list[Pass] = []
+    for i, (text, x) in enumerate(seen):
+        out += tracker.update(i * 0.25, t0 + timedelta(seconds=i * 0.25), [_read(text, x)])
+    assert out == []
+    # Unseen for more than `linger`: the pass ends, its text is the vote's.
+    out += tracker.update(3.0, t0 + timedelta(seconds=3), [_read("ZZ999ZZ", 900, 0.8)])
+    assert [(p.text, p.votes, p.agreeing) for p in out] == [("AB123CD", 4, 3)]
+    # A single glimpse is not a pass.
+    assert tracker.flush() == []
