@@ -25,7 +25,7 @@ from vigila.recording.cli import record_command
 from vigila.registry.service import field_errors
 from vigila.sim.cli import sim_app
 from vigila.store import Database, current_revision, head_revision, upgrade
-from vigila.vision.cli import anpr_app
+from vigila.vision.cli import anpr_app, plate_reading
 
 app = typer.Typer(help="Vigila: videosorveglianza urbana e lettura targhe.",
                   no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -652,12 +652,25 @@ def recording_run(
     duration: Annotated[float | None, typer.Option(
         min=0, help="stop after this many seconds (default: until Ctrl-C)")] = None,
     status_every: Annotated[float, typer.Option(min=0.5)] = 30.0,
+    read_plates: Annotated[bool, typer.Option(
+        "--read-plates", help="also read plates on the cameras registered as camera_anpr "
+        "with anpr_vendor 'vigila' (their sub-stream where there is one), posting one read "
+        "per vehicle pass to --api as that camera")] = False,
+    api: Annotated[str, typer.Option(help="the Vigila API, for --read-plates")
+                   ] = "http://127.0.0.1:8000",
+    reader_user: Annotated[str, typer.Option(help="a reader account, for --read-plates")
+                           ] = "lettore.varchi",
+    password_env: Annotated[str, typer.Option(
+        help="the environment variable holding its password")] = "VIGILA_READER_PASSWORD",
+    plate_fps: Annotated[float, typer.Option(min=0.2, max=25)] = 4.0,
 ) -> None:
     """Record the registry's active cameras into the recording root, with retention."""
     settings, db = _open()
+    reading = (plate_reading(api, reader_user, password_env, plate_fps, None, 960)
+               if read_plates else None)
     service = recording.RecordingService(
         db, settings, server_id=server, options=recording.ServiceOptions(
-            segment_seconds=segment_seconds))
+            segment_seconds=segment_seconds, plate_reading=reading))
     deadline = None if duration is None else time.monotonic() + duration
     try:
         with _errors(), service:

@@ -3,14 +3,16 @@ per pass reaches the plate-reads pipeline, and the listed plate raises its alarm
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from conftest import PURPOSE, World
+from conftest import PURPOSE, World, device
 from vigila.reads.tables import transits
 from vigila.sim.cameras import CameraSimulator
 from vigila.sim.plate_images import traffic_clip, traffic_schedule
@@ -105,3 +107,51 @@ def test_tracker_votes_and_splits_passes() -> None:
     assert [(p.text, p.votes, p.agreeing) for p in out] == [("AB123CD", 4, 3)]
     # A single glimpse is not a pass.
     assert tracker.flush() == []
+
+
+def test_the_recorder_reads_plates_on_a_camera_registered_for_it(
+        world: World, camera: tuple[CameraSimulator, float], tmp_path: Path) -> None:
+    """`vigila recording run --read-plates`: a camera_anpr with anpr_vendor 'vigila' is
+    recorded and, beside it, read; its passes arrive as that camera's transits over HTTP."""
+    import httpx
+
+    from liveserver import serving
+    from vigila import recording
+    from vigila.vision.anpr.video import StreamReader
+
+    sim, seconds = camera
+    url = sim.url("CAM-A1")
+    r = world.client.post("/api/devices", headers=world.headers("admin"), json=device(
+        "CAM-LPR", "zona-a", "camera_anpr", anpr_vendor="vigila", main_stream_url=url,
+        recording_server_id="NVR-A"))
+    assert r.status_code == 201, r.text
+    settings = replace(world.settings, recordings_dir=tmp_path / "rec")
+    readers: list[StreamReader] = []
+    with serving(world.client.app) as api, httpx.Client(base_url=api) as client:
+        def start(camera_id: str, stream: str) -> StreamReader:
+            poster = ReadPoster(client, world.tokens["reader"], camera_id)
+            readers.append(StreamReader(AnprEngine(), camera_id, stream, poster, fps=2,
+                                        width=960))
+            return readers[-1]
+
+        service = recording.RecordingService(
+            world.db, settings, server_id="NVR-A", options=recording.ServiceOptions(
+                segment_seconds=2, plate_reading=start, streams={"CAM-LPR": url}))
+        with service:
+            assert [r.camera for r in readers] == ["CAM-LPR"]
+            deadline = time.monotonic() + seconds + 30
+            while time.monotonic() < deadline and len(
+                    {s["plate"] for s in poster_of(readers[0]).sent}) < len(PLATES):
+                time.sleep(0.5)
+            assert "CAM-LPR" in service.cameras  # recorded as well as read
+        assert not readers[0].running  # stopped with the service
+    with world.db.read() as conn:
+        stored = conn.execute(sa.select(transits.c.plate).where(
+            transits.c.device_id == "CAM-LPR")).scalars().all()
+    assert sorted(set(stored)) == sorted(PLATES)
+
+
+def poster_of(reader: object) -> ReadPoster:
+    sink = reader.sink  # type: ignore[attr-defined]
+    assert isinstance(sink, ReadPoster)
+    return sink

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -36,7 +36,7 @@ from vigila.recording.retention import (
     purge_expired,
 )
 from vigila.recording.tables import camera_health
-from vigila.registry.models import DeviceKind, DeviceStatus
+from vigila.registry.models import AnprVendor, DeviceKind, DeviceStatus
 from vigila.registry.tables import devices
 from vigila.store import Database
 
@@ -56,6 +56,14 @@ class ServiceOptions:
     recorder: dict[str, Any] = field(default_factory=dict)  # CameraRecorder options
     # Record just these registry cameras, at these URLs (the demo's simulated few).
     streams: Mapping[str, str] | None = None
+    # Plate reading on cameras registered as camera_anpr with anpr_vendor "vigila": given
+    # (camera id, stream URL), a started worker with stop(). Injected by the caller so that
+    # recording does not depend on the ANPR engine (vision/anpr/video.StreamReader).
+    plate_reading: Callable[[str, str], PlateWorker] | None = None
+
+
+class PlateWorker(Protocol):
+    def stop(self) -> None: ...
 
 
 def wanted_cameras(conn: sa.Connection, server_id: str | None) -> dict[str, str]:
@@ -70,6 +78,19 @@ def wanted_cameras(conn: sa.Connection, server_id: str | None) -> dict[str, str]
             if url.split("://", 1)[0].lower() in RTSP_SCHEMES}
 
 
+def plate_reading_cameras(conn: sa.Connection, server_id: str | None) -> dict[str, str]:
+    """Camera id -> the stream to read plates from (the sub-stream where there is one:
+    smaller frames, cheaper to decode) for cameras read by Vigila's engine."""
+    q = sa.select(devices.c.id, devices.c.main_stream_url, devices.c.sub_stream_url).where(
+        devices.c.kind == DeviceKind.CAMERA_ANPR.value,
+        devices.c.anpr_vendor == AnprVendor.VIGILA.value,
+        devices.c.status == DeviceStatus.ACTIVE.value)
+    if server_id is not None:
+        q = q.where(devices.c.recording_server_id == server_id)
+    return {camera: sub or main for camera, main, sub in conn.execute(q).all()
+            if sub or main}
+
+
 class RecordingService:
     def __init__(self, db: Database, settings: Settings, bus: EventBus | None = None, *,
                  server_id: str | None = None, options: ServiceOptions | None = None) -> None:
@@ -81,6 +102,7 @@ class RecordingService:
         self.root: Path = settings.recordings_root
         self.sink = DatabaseSink(db)
         self.cameras: dict[str, CameraRecorder] = {}
+        self.plate_readers: dict[str, tuple[str, PlateWorker]] = {}  # camera -> (url, worker)
         self.disk_full = False
         self.last_rescan: RescanReport | None = None
         self.last_purge: PurgeReport | None = None
@@ -117,6 +139,7 @@ class RecordingService:
             self._thread = None
         with self._lock:
             self._stop_cameras(list(self.cameras))
+            self._sync_plate_readers({})
             self._report_health()
 
     def __enter__(self) -> RecordingService:
@@ -131,8 +154,12 @@ class RecordingService:
         """Start recorders for newly wanted cameras, stop the ones no longer wanted."""
         with self.db.read() as conn:
             wanted = wanted_cameras(conn, self.server_id)
+            reading = (plate_reading_cameras(conn, self.server_id)
+                       if self.options.plate_reading is not None else {})
         if self.options.streams is not None:
             wanted = {c: self.options.streams[c] for c in wanted if c in self.options.streams}
+            reading = {c: self.options.streams[c] for c in reading if c in self.options.streams}
+        self._sync_plate_readers(reading)
         with self._lock:
             gone = [c for c, rec in self.cameras.items() if wanted.get(c) != rec.url]
             self._stop_cameras(gone)
@@ -144,6 +171,16 @@ class RecordingService:
                     self.cameras[camera] = recorder
                     if not self.disk_full:  # else it starts when space is back
                         recorder.start()
+
+    def _sync_plate_readers(self, wanted: dict[str, str]) -> None:
+        start = self.options.plate_reading
+        with self._lock:
+            for camera in [c for c, (url, _) in self.plate_readers.items()
+                           if wanted.get(c) != url]:
+                self.plate_readers.pop(camera)[1].stop()
+            for camera, url in sorted(wanted.items()):
+                if camera not in self.plate_readers and start is not None:
+                    self.plate_readers[camera] = (url, start(camera, url))
 
     def _stop_cameras(self, ids: list[str]) -> None:
         for camera in ids:

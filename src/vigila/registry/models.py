@@ -62,6 +62,7 @@ class AnprVendor(StrEnum):
     GENERIC = "generic"
     HIKVISION = "hikvision"
     TATTILE = "tattile"
+    VIGILA = "vigila"  # a camera_anpr read by Vigila's own engine from its stream
     OTHER = "other"
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 from vigila.core import VigilaError
 from vigila.vision.anpr import AnprEngine, home_priors
+from vigila.vision.anpr.video import Pass, ReadPoster, StreamReader, watch
 
 anpr_app = typer.Typer(help="ANPR: leggi targhe da foto e flussi video / read plates in "
                        "photos and streams.", no_args_is_help=True)
@@ -54,6 +58,29 @@ def read(images: Annotated[list[Path], typer.Argument(help="photos (JPEG, PNG, .
         raise typer.Exit(1)
 
 
+def reads_poster(api: str, user: str, password_env: str, device: str
+                 ) -> tuple[httpx.Client, ReadPoster]:
+    """A poster of reads to the API as the reader account `user` (password from the
+    environment, never the command line), logging in again when the session expires."""
+    from vigila.sim.reads import login
+
+    password = os.environ.get(password_env)
+    if not password:
+        raise typer.BadParameter(f"set {password_env} to the password of {user}",
+                                 param_hint="--password-env")
+
+    def token() -> str:
+        return login(api, user, password)
+
+    try:
+        first = token()
+    except httpx.HTTPError as exc:
+        raise typer.BadParameter(f"cannot log in to {api} as {user}: {exc}",
+                                 param_hint="--api") from exc
+    client = httpx.Client(base_url=api, timeout=10.0)
+    return client, ReadPoster(client, first, device, relogin=token)
+
+
 def _roi(text: str | None) -> tuple[int, int, int, int] | None:
     if text is None:
         return None
@@ -84,28 +111,11 @@ def watch_command(
     """Read the plates passing in a stream: a few frames a second, each plate tracked and
     voted over its frames, one line (and, with --device, one read posted to the API, so
     hotlist alarms fire) per vehicle pass."""
-    import os
-
-    import httpx
-
-    from vigila.sim.reads import login
-    from vigila.vision.anpr.video import Pass, ReadPoster, watch
-
     engine = make_engine(country, detector_side)
     poster: ReadPoster | None = None
     client: httpx.Client | None = None
     if device is not None:
-        password = os.environ.get(password_env)
-        if not password:
-            raise typer.BadParameter(f"set {password_env} to the password of {user}",
-                                     param_hint="--password-env")
-        try:
-            token = login(api, user, password)
-        except httpx.HTTPError as exc:
-            raise typer.BadParameter(f"cannot log in to {api} as {user}: {exc}",
-                                     param_hint="--api") from exc
-        client = httpx.Client(base_url=api, timeout=10.0)
-        poster = ReadPoster(client, token, device)
+        client, poster = reads_poster(api, user, password_env, device)
 
     def sink(p: Pass) -> None:
         line: dict[str, object] = {
@@ -127,3 +137,17 @@ def watch_command(
     finally:
         if client is not None:
             client.close()
+
+
+def plate_reading(api: str, user: str, password_env: str, fps: float, country: str | None,
+                  detector_side: int) -> Callable[[str, str], StreamReader]:
+    """For `vigila recording run --read-plates`: one engine for all cameras, each camera's
+    reads posted as that camera (registered as a camera_anpr)."""
+    engine = make_engine(country, detector_side)
+    client, poster = reads_poster(api, user, password_env, "")
+
+    def start(camera: str, url: str) -> StreamReader:
+        own = ReadPoster(client, poster.token, camera, relogin=poster.relogin)
+        return StreamReader(engine, camera, url, own, fps=fps)
+
+    return start

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import shutil
 import subprocess
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,9 @@ import numpy as np
 from vigila.core import VigilaError
 from vigila.core.errors import InvalidInput
 from vigila.vision.anpr.detect import Image
-from vigila.vision.anpr.engine import AnprEngine, PlateRead, _inside
+from vigila.vision.anpr.engine import AnprEngine, PlateRead, share_inside
+
+log = logging.getLogger(__name__)
 
 
 class StreamError(VigilaError):
@@ -109,7 +112,8 @@ class PlateTracker:
     def _match(self, plate: PlateRead) -> _Track | None:
         best: tuple[float, _Track] | None = None
         for tr in self._tracks:
-            near = max(_inside(plate.box, _grown(tr.box)), _inside(tr.box, _grown(plate.box)))
+            near = max(share_inside(plate.box, _grown(tr.box)),
+                       share_inside(tr.box, _grown(plate.box)))
             if plate.text in tr.counts:
                 near = max(near, 1.0)
             if near > 0.3 and (best is None or near > best[0]):
@@ -230,7 +234,9 @@ class ReadPoster:
     client: HttpPoster  # an httpx.Client with the API's base URL, or a test client
     token: str
     device: str
-    sent: list[dict[str, Any]] = field(default_factory=list)
+    relogin: Callable[[], str] | None = None  # a new token when the session has expired
+    # What became of the latest reads (bounded: a watcher runs for months).
+    sent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=256))
 
     def __call__(self, plate: Pass) -> None:
         body: dict[str, Any] = {
@@ -245,6 +251,10 @@ class ReadPoster:
                                "data": base64.b64encode(plate.crop_jpeg).decode()}]
         r = self.client.post("/api/reads", json=body,
                              headers={"Authorization": f"Bearer {self.token}"})
+        if r.status_code == 401 and self.relogin is not None:
+            self.token = self.relogin()
+            r = self.client.post("/api/reads", json=body,
+                                 headers={"Authorization": f"Bearer {self.token}"})
         answer = r.json() if r.headers.get("content-type", "").startswith(
             "application/") else {}
         self.sent.append({"plate": plate.text, "status": r.status_code, "answer": answer})
@@ -274,3 +284,43 @@ def watch(engine: AnprEngine, url: str, sink: Callable[[Pass], None], *, fps: fl
         sink(done)
         passes += 1
     return passes
+
+
+class StreamReader:
+    """`watch` on one camera in a thread, for as long as the recorder runs it: a stream
+    that fails or ends is opened again after a growing pause (1 s doubling to 30 s), and
+    the last error is kept for the camera's status."""
+
+    def __init__(self, engine: AnprEngine, camera: str, url: str,
+                 sink: Callable[[Pass], None], *, fps: float = 4.0,
+                 width: int | None = None) -> None:
+        self.camera, self.url = camera, url
+        self.passes = 0
+        self.last_error: str | None = None
+        self.sink = sink
+        self._engine, self._fps, self._width = engine, fps, width
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"plates-{camera}")
+        self._thread.start()
+
+    def _run(self) -> None:
+        pause = 1.0
+        while not self._stop.is_set():
+            try:
+                self.passes += watch(self._engine, self.url, self.sink, fps=self._fps,
+                                     width=self._width, stop=self._stop)
+                pause = 1.0
+            except Exception as exc:  # a bad stream or sink must not end the thread
+                self.last_error = exc.detail if isinstance(exc, VigilaError) else repr(exc)
+                log.warning("plate reading on %s: %s", self.camera, self.last_error)
+                pause = min(30.0, pause * 2)
+            self._stop.wait(pause)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
