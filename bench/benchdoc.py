@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,15 @@ def disk_of(path: str | Path) -> str:
             if inside and len(point) > len(best[0]):
                 best = (point, device, kind)
     return f"{best[1]} ({best[2]})"
+
+
+def cpu_name() -> str:
+    """The processor's model name from /proc/cpuinfo, else what Python knows of it."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def _pattern(heading: str, end: str | None) -> re.Pattern[str]:

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from benchdoc import disk_of, put_section
+from benchdoc import cpu_name, disk_of, put_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -234,14 +234,9 @@ def bench_matcher(db: Database, listed: list[str], n_reads: int,
 
 
 def machine(versions: dict[str, str], where: str) -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_name()
     memory = "unknown"
     system = f"{platform.system()} {platform.release()}"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):

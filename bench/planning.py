@@ -17,7 +17,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from benchdoc import put_section
+from benchdoc import cpu_name, put_section
 from shapely.geometry import mapping
 
 from vigila.planning import coverage, gates
@@ -201,15 +200,7 @@ def gates_instance(seed: int, roads: int = 30) -> dict[str, Any]:
 
 
 def _machine() -> tuple[int, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return os.cpu_count() or 0, cpu
+    return os.cpu_count() or 0, cpu_name()
 
 
 def _write_section(text: str) -> None:

@@ -60,7 +60,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from benchdoc import current_section, disk_of, put_section
+from benchdoc import cpu_name, current_section, disk_of, put_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "BENCHMARKS.md"
@@ -794,12 +794,7 @@ def run_once(n: int, args: argparse.Namespace, out: Path, cache: Path) -> dict[s
 
 
 def machine(out: Path) -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True,
                             check=False).stdout.splitlines()
     version = ffmpeg[0].split()[2] if ffmpeg and len(ffmpeg[0].split()) > 2 else "unknown"
