@@ -76,11 +76,13 @@ class AnprEngine:
     `priors` are the deployment's country priors for the grammar (Italy's by default:
     `vigila.plates.COUNTRY_PRIORS`); a reader abroad names its own country.
     `detector_side` is the long side the detector sees: smaller is faster, larger finds
-    smaller plates (960 keeps a 70-px plate in a 1280-px photo at 52 px).
+    smaller plates (960 keeps a 70-px plate in a 1280-px photo at 52 px); a photo with
+    no plate found is looked at again at `second_look_side` (None: never).
     """
 
     priors: Mapping[str, float] | None = None
     detector_side: int = 960
+    second_look_side: int | None = 1280
     threads: int = field(default_factory=default_threads)
     max_lines: int = MAX_LINES
 
@@ -96,15 +98,35 @@ class AnprEngine:
         """Load the models now rather than on the first image."""
         self._models()
 
+    def _models(self) -> tuple[TextDetector, TextRecogniser, PlateCharacters]:
+        detector, recogniser = pp_ocr(self.threads)
+        if self._chars is None:
+            self._chars = PlateCharacters(recogniser.charset)
+        return detector, recogniser, self._chars
+
     def read_bytes(self, data: bytes) -> ImageReading:
         return self.read(decode_image(data))
 
-    def read(self, image: Image) -> ImageReading:
-        """Plates in a BGR uint8 image (H, W, 3), best first."""
-        detector, recogniser, chars = self._models()
+    def read(self, image: Image, second_look: bool = True) -> ImageReading:
+        """Plates in a BGR uint8 image (H, W, 3), best first.
+
+        A photo in which nothing was found is looked at once more with the detector at
+        `second_look_side` (small plates far away); a video frame (`second_look=False`)
+        is not: most frames hold no plate, and the next frame comes soon.
+        """
+        self._models()  # loading them is not reading
         start = time.perf_counter()
         h, w = image.shape[:2]
-        lines = [b for b in find_text(detector, image, self.detector_side)
+        found = self._read(image, self.detector_side)
+        bigger = min(self.second_look_side or 0, max(h, w))
+        if not found and second_look and bigger > self.detector_side * 1.2:
+            found = self._read(image, bigger)
+        return ImageReading(found, (time.perf_counter() - start) * 1000, w, h)
+
+    def _read(self, image: Image, detector_side: int) -> list[PlateRead]:
+        detector, recogniser, chars = self._models()
+        h, w = image.shape[:2]
+        lines = [b for b in find_text(detector, image, detector_side)
                  if b.height >= MIN_LINE_HEIGHT]
         lines.sort(key=lambda b: -b.height * b.score)
         lines = lines[: self.max_lines]
@@ -121,15 +143,7 @@ class AnprEngine:
             if plate is not None and (plate.text not in plates
                                       or plates[plate.text].confidence < plate.confidence):
                 plates[plate.text] = plate
-        found = sorted(plates.values(), key=lambda p: -p.confidence)
-        found = _without_overlaps(found)
-        return ImageReading(found, (time.perf_counter() - start) * 1000, w, h)
-
-    def _models(self) -> tuple[TextDetector, TextRecogniser, PlateCharacters]:
-        detector, recogniser = pp_ocr(self.threads)
-        if self._chars is None:
-            self._chars = PlateCharacters(recogniser.charset)
-        return detector, recogniser, self._chars
+        return _without_overlaps(sorted(plates.values(), key=lambda p: -p.confidence))
 
     def _expected(self, m: PlateMatch) -> float:
         """How expected the match's format is here: 1 for a main format of a country with
@@ -138,7 +152,7 @@ class AnprEngine:
         if m.kind == "generic" or m.country is None:
             return GENERIC_FACTOR
         prior = self._priors.get(m.country, 0.0) * _WEIGHTS[m.format_id]
-        return min(1.0, max(prior, 0.0) ** 0.25)
+        return float(min(1.0, max(prior, 0.0) ** 0.25))
 
     def _decode(self, reading: LineReading, top: TextBox, bottom: TextBox | None,
                 w: int, h: int) -> PlateRead | None:
@@ -206,12 +220,13 @@ def _without_overlaps(plates: list[PlateRead]) -> list[PlateRead]:
     """One plate per place: a weaker reading mostly inside a stronger one's box goes."""
     kept: list[PlateRead] = []
     for p in plates:
-        if all(_inside(p.box, k.box) < 0.6 and _inside(k.box, p.box) < 0.6 for k in kept):
+        if all(max(share_inside(p.box, k.box), share_inside(k.box, p.box)) < 0.6
+               for k in kept):
             kept.append(p)
     return kept
 
 
-def _inside(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+def share_inside(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     """Share of a's area inside b."""
     ix = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     iy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])

@@ -274,7 +274,8 @@ def watch(engine: AnprEngine, url: str, sink: Callable[[Pass], None], *, fps: fl
     t0 = datetime.now(UTC)
     for t, frame in frames(url, fps, roi, width, stop):
         at = t0 + timedelta(seconds=t)
-        plates = [p for p in engine.read(frame).plates if accept_generic or p.kind != "generic"]
+        plates = [p for p in engine.read(frame, second_look=False).plates
+                  if accept_generic or p.kind != "generic"]
         for done in tracker.update(t, at, plates, frame):
             sink(done)
             passes += 1
