@@ -87,7 +87,7 @@ class PlateTracker:
 
     def update(self, t: float, at: datetime, plates: list[PlateRead],
                frame: Image | None = None) -> list[Pass]:
-        """Feed the plates read in the frame of time `t` (seconds, monotonic); returns
+        """Feed the plates read in the frame of stream time `t` (seconds); returns
         the passes that ended."""
         for plate in plates:
             track = self._match(plate)
