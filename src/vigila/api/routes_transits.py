@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import AwareDatetime, BeforeValidator, StringConstraints
 
 from vigila.access import Permission
 from vigila.api.deps import Consultation, Installation, consultation, installation
@@ -32,9 +32,20 @@ PlateText = Annotated[str, Query(max_length=64), NoNul]
 PlatePath = Annotated[str, Path(min_length=1, max_length=64), StringConstraints(max_length=64),
                       NoNul]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=64), NoNul]
-Since = Annotated[AwareDatetime | None, Query(
+
+
+def _not_a_number(value: object) -> object:
+    # pydantic reads "0" as the Unix epoch; the document promises ISO 8601 with an offset,
+    # and an investigator's "until=0" is a typo, not 1970.
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("an ISO 8601 time with a UTC offset, e.g. 2026-01-31T08:00:00Z")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+Since = Annotated[Instant | None, Query(
     description="from this instant (inclusive, with a UTC offset); default: a day before until")]
-Until = Annotated[AwareDatetime | None, Query(
+Until = Annotated[Instant | None, Query(
     description="to this instant (exclusive, with a UTC offset); default: now")]
 Search = consultation(Permission.READS_SEARCH)
 
