@@ -14,6 +14,7 @@ If the transaction fails, the images written in step 2 are removed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -125,6 +126,10 @@ class Ingest:
         self._refreshed = 0.0
         self._devices: dict[str, tuple[float, _Device]] = {}
         self._lock = threading.Lock()
+        # SQLite has one writer: batches arriving together queue here, in this process,
+        # instead of in SQLite's busy handler, whose sleeps (up to 100 ms each) left the
+        # database idle while a batch waited, and made a batch's latency a lottery.
+        self._sqlite_writer = threading.Lock() if db.dialect == "sqlite" else None
 
     # -- the one entry point ------------------------------------------------------------
 
@@ -276,7 +281,7 @@ class Ingest:
             item.row["flags"] = ",".join(item.flags)
         written = self._write_images(accepted)
         try:
-            with self.db.write() as conn:
+            with self._sqlite_writer or contextlib.nullcontext(), self.db.write() as conn:
                 fresh = self._insert_new(conn, accepted, results)
                 alarm_ids = self._insert(conn, fresh, received)
         except BaseException:
@@ -294,26 +299,14 @@ class Ingest:
                     results: dict[int, ReadResult]) -> list[_Accepted]:
         """Insert the transits no earlier request stored; answer the others as duplicates.
 
-        `ON CONFLICT DO NOTHING` on the (device, event id) key: one statement, served by the
-        unique index, and no race between two retries of the same read.
+        `ON CONFLICT DO NOTHING` on the (device, event id) key: served by the unique index,
+        and no race between two retries of the same read.
         """
         c = transits.c
         # In key order, so two overlapping batches (a reader retrying in parallel) take the
         # unique index's locks in the same order instead of deadlocking on PostgreSQL.
         rows = sorted((a.row for a in accepted), key=lambda r: (r["device_id"], r["event_id"]))
-        if conn.dialect.name == "postgresql":
-            # RETURNING would make one statement of the whole batch, which psycopg re-parses
-            # on every call (most of the ingest's time at 1,000 reads); a plain executemany
-            # then one lookup by primary key is several times faster.
-            conn.execute(postgresql.insert(transits).on_conflict_do_nothing(
-                index_elements=[c.device_id, c.event_id]), rows)
-            ids = sa.bindparam("ids", [r["id"] for r in rows],
-                               type_=postgresql.ARRAY(sa.Uuid))
-            inserted = set(conn.execute(sa.select(c.id).where(c.id == sa.any_(ids))).scalars())
-        else:
-            stmt = (sqlite.insert(transits).on_conflict_do_nothing(
-                index_elements=[c.device_id, c.event_id]).returning(c.id))
-            inserted = set(conn.execute(stmt, rows).scalars())
+        inserted = _insert_transits(conn, rows)
         fresh = []
         for item in accepted:
             if item.row["id"] in inserted:
@@ -331,6 +324,8 @@ class Ingest:
         written: list[Path] = []
         try:
             for item in accepted:
+                if not item.images:
+                    continue
                 day = item.row["time"].strftime("%Y/%m/%d")
                 for kind, image, ext in item.images:
                     rel = f"{day}/{item.row['id']}-{kind}.{ext}"
@@ -448,6 +443,61 @@ def _classify(plate: str, country: str | None) -> tuple[str | None, str, list[st
     if not classify(plate):  # not even the generic fallback (2-10 characters)
         raise InvalidInput.on("plate", f"{plate!r} is not a plate of any known format")
     return code, "generic", [*flags, "unknown_format"]
+
+
+# The transits' columns, in the table's order: the fast insert below binds them by position.
+_COLUMNS = tuple(col.name for col in transits.c)
+
+
+def _insert_transits(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[uuid.UUID]:
+    """Insert `rows` (ON CONFLICT on the device and event id DO NOTHING); the ids inserted.
+
+    Straight to the driver: SQLAlchemy's per-row parameter handling cost more than the
+    insert itself. Each value still goes through its column type's own bind processor, so
+    the rows stored are the ones `transits.insert()` would store (tests compare the two).
+    """
+    dialect = conn.dialect
+    binds = [(i, p) for i, col in enumerate(transits.c)
+             if (p := col.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+    tuples = []
+    for row in rows:
+        values = [row[name] for name in _COLUMNS]
+        for i, bind in binds:
+            values[i] = bind(values[i])
+        tuples.append(values)
+    raw: Any = conn.connection.dbapi_connection
+    names = ", ".join(_COLUMNS)
+    conflict = "ON CONFLICT (device_id, event_id) DO NOTHING"
+    with contextlib.closing(raw.cursor()) as cursor:
+        if dialect.name == "postgresql":
+            # One statement whatever the batch size: a column per array, unnested in the
+            # batch's (key) order. An executemany was one round of the protocol per row,
+            # and a multi-row VALUES a 20,000-parameter statement psycopg re-parses.
+            types = [f"{col.type.compile(dialect=dialect)}[]" for col in transits.c]
+            arrays = ", ".join(f"%s::{t}" for t in types)
+            cursor.execute(
+                f"INSERT INTO transits ({names}) SELECT {names} FROM unnest({arrays}) "
+                f"WITH ORDINALITY AS batch ({names}, n) ORDER BY n {conflict} RETURNING id",
+                [list(column) for column in zip(*tuples, strict=True)] if tuples
+                else [[] for _ in _COLUMNS])
+            return {r[0] for r in cursor.fetchall()}
+        cursor.executemany(
+            f"INSERT INTO transits ({names}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+            f"{conflict}", tuples)
+        if cursor.rowcount == len(tuples):  # the usual case: no duplicate at all
+            return {row["id"] for row in rows}
+        # Ids are minted by this ingest, so the ones present now are the ones just inserted.
+        bind_id = transits.c.id.type.dialect_impl(dialect).bind_processor(dialect)
+        assert bind_id is not None
+        ids = {bind_id(row["id"]): row["id"] for row in rows}
+        found: set[uuid.UUID] = set()
+        keys = list(ids)
+        for start in range(0, len(keys), 500):  # under SQLite's parameter limit
+            part = keys[start:start + 500]
+            cursor.execute(f"SELECT id FROM transits WHERE id IN ({', '.join('?' * len(part))})",
+                           part)
+            found.update(ids[r[0]] for r in cursor.fetchall())
+        return found
 
 
 def _count(conn: Connection, accepted: list[_Accepted]) -> None:
