@@ -21,8 +21,9 @@ CREATE DATABASE ... TEMPLATE on PostgreSQL).
    the response's `model_dump` and JSON), timed one by one, which shows where a read's
    time goes and what HTTP adds. The peer, the storage floor: the same rows, built as the
    ingest builds them, inserted in transactions of 1,000 by a bare SQLAlchemy executemany
-   into the transits table, and on PostgreSQL also by COPY (psycopg), for S seconds of
-   insert time each.
+   into the transits table, on SQLite also by the driver's executemany (the values bound
+   by the column types before the clock starts), and on PostgreSQL also by COPY
+   (psycopg), for S seconds of insert time each.
 2. Alarm latency. Mosquitto (tests/mosquitto.py) on a free loopback port, the server with
    VIGILA_MQTT_URL set, a paho subscriber (QoS 1) on `vigila/alarms/#` in this process.
    Hotlist plates are posted one at a time as single reads while a background client
@@ -91,7 +92,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -101,9 +101,9 @@ from typing import Any, Protocol, cast
 import paho.mqtt.client as paho
 import psycopg
 import sqlalchemy as sa
-from benchdoc import disk_of, put_section
+from benchdoc import current_section, disk_of, put_section
 from paho.mqtt.enums import CallbackAPIVersion
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from vigila import registry
 from vigila.access import Authenticator, Principal, Purpose, Role, hasher, users
@@ -120,6 +120,7 @@ from vigila.hotlists import (
 )
 from vigila.plates import CONFUSIONS, lookalikes
 from vigila.reads import Ingest
+from vigila.reads.ingest import time_ordered_id
 from vigila.reads.search import search_statement, search_transits
 from vigila.reads.search_models import TransitQuery
 from vigila.reads.tables import transits
@@ -292,7 +293,7 @@ class ReadSource:
             plate = self.plate(rng)
             r = READERS[rng.randrange(len(READERS))]
             out.append({
-                "id": uuid.uuid4(), "device_id": r.id, "plate": plate,
+                "id": time_ordered_id(), "device_id": r.id, "plate": plate,
                 "plate_key": CONFUSIONS.key(plate), "plate_raw": plate, "format_id": "it_car",
                 "country": "IT", "confidence": round(0.6 + 0.39 * rng.random(), 2),
                 "time": now, "received_at": now, "direction": r.direction, "lane": r.lane,
@@ -665,8 +666,10 @@ def route_steps(db: Database, settings: Settings, source: ReadSource, mode: str,
         marks.append((time.perf_counter(), time.thread_time()))
         report = ingest.ingest(reads)
         marks.append((time.perf_counter(), time.thread_time()))
-        answer = report if mode == "batched" else report.results[0]
-        JSONResponse(answer.model_dump(mode="json"))  # renders the body
+        if mode == "batched":  # renders the body, as the route does
+            Response(report.model_dump_json(), media_type="application/json")
+        else:
+            JSONResponse(report.results[0].model_dump(mode="json"))
         marks.append((time.perf_counter(), time.thread_time()))
         if profile is not None:
             profile.disable()
@@ -685,7 +688,8 @@ def _copy_sql(columns: Sequence[str]) -> str:
 
 def storage_floor(db: Database, source: ReadSource, seconds: float, seed: int,
                   dsn: str | None) -> dict[str, float]:
-    """Rows per second of insert time: SQLAlchemy executemany, and COPY when `dsn`."""
+    """Rows per second of insert time: SQLAlchemy executemany; on SQLite the driver's
+    executemany; on PostgreSQL (`dsn`) COPY."""
     rng = random.Random(seed)
     out: dict[str, float] = {}
     rows, spent = 0, 0.0
@@ -697,6 +701,25 @@ def storage_floor(db: Database, source: ReadSource, seconds: float, seed: int,
         spent += time.perf_counter() - started
         rows += len(batch)
     out["executemany"] = rows / spent
+    if db.dialect == "sqlite":
+        # The driver alone: values bound by the column types before the clock starts.
+        columns = [c.name for c in transits.c]
+        sql = (f"INSERT INTO transits ({', '.join(columns)}) "
+               f"VALUES ({', '.join('?' * len(columns))})")
+        rows, spent = 0, 0.0
+        while spent < seconds:
+            with db.write() as conn:
+                binds = [c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+                         for c in transits.c]
+                tuples = [tuple(v if b is None else b(v)
+                                for v, b in zip((r[c] for c in columns), binds, strict=True))
+                          for r in source.rows(rng)]
+                raw: Any = conn.connection.dbapi_connection
+                started = time.perf_counter()
+                raw.executemany(sql, tuples)
+            spent += time.perf_counter() - started  # the commit included
+            rows += len(tuples)
+        out["driver"] = rows / spent
     if dsn is not None:
         columns = list(source.rows(rng, 1)[0])
         rows, spent = 0, 0.0
@@ -1334,6 +1357,8 @@ def ingest_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -
         lambda r: rate(r["steps_single"].rate(*STEPS)))
     row("peer: SQLAlchemy executemany into transits, 1,000/transaction, rows/s",
         lambda r: rate(r["floor"]["executemany"]))
+    row("peer: sqlite3 executemany into transits (values bound beforehand), 1,000/transaction, "
+        "rows/s", lambda r: rate(r["floor"]["driver"]))
     row("peer: COPY into transits (psycopg), 1,000/transaction, rows/s",
         lambda r: rate(r["floor"]["copy"]))
     row("HTTP batched / storage floor (the faster peer)",
@@ -1496,7 +1521,8 @@ def report(results: dict[str, dict[str, Any]], runs: list[dict[str, Any]],
                   "Where a read's time goes, in process, one thread: µs per read, wall "
                   "(CPU of this thread; PostgreSQL's own work is not in it). auth is "
                   "`Authenticator.resolve` (per request), parse is the route's JSON parse "
-                  "and `ReadIn` validation, respond the `model_dump` and JSON of the answer.",
+                  "and `ReadIn` validation, respond the answer's JSON as the route renders it "
+                  "(pydantic's `model_dump_json` for a batch).",
                   "", *steps_table(results), ""]
     table = alarm_table(results)
     if table:
@@ -1527,6 +1553,46 @@ def report(results: dict[str, dict[str, Any]], runs: list[dict[str, Any]],
     if notes:
         parts += ["Notes:", "", *[f"- {n}" for n in notes], ""]
     return "\n".join(parts)
+
+
+def _subsection(text: str, heading: str) -> str:
+    """A '### ' subsection of `text`, from its heading to the next one (or "")."""
+    found = re.search(rf"^{re.escape(heading)}.*?(?=^### |\Z)", text, re.S | re.M)
+    return found.group(0).rstrip("\n") if found else ""  # a line's two spaces are its break
+
+
+def keep_unmeasured(text: str, path: Path, parts: set[str]) -> str:
+    """`text` with the subsections this run did not measure (alarms, search) taken from the
+    section as it stands, each marked with the run it comes from, so that re-measuring the
+    ingest alone does not wipe the hour-long search figures."""
+    old = current_section(path, SECTION, END)
+    if not old or parts >= {"alarms", "search"}:
+        return text
+    command = re.search(r"^Command: `([^`]*)`", old, re.M)
+    date = re.search(r"^Machine: .*?(\d{4}-\d{2}-\d{2}) \(load", old, re.M)
+    source = (f"earlier run, `{command.group(1) if command else '?'}` of "
+              f"{date.group(1) if date else '?'}")
+    kept: list[str] = []
+    for part, heading in (("alarms", "### Alarm latency"), ("search", "### Search")):
+        block = _subsection(old, heading)
+        if part not in parts and block:
+            head, _, body = block.partition("\n")
+            if not body.lstrip().startswith("*Not re-measured"):  # else it says whence already
+                body = f"\n*Not re-measured: from the {source}.*\n{body}"
+            kept.append(f"{head}\n{body}")
+    kinds = {"batched ingest over HTTP": "ingest", "alarm p99": "alarms",
+             "exact search": "search", "serves well": "search"}
+    day = date.group(1) if date else "?"
+    old_lines = [line if "(from the " in line else f"{line} (from the earlier run of {day})"
+                 for line in _subsection(old, "### Targets").splitlines()
+                 if line.startswith("- ") and all(
+                     k not in line or part not in parts for k, part in kinds.items())]
+    before, mark, after = text.partition("### Targets\n\n")
+    if not mark:
+        return text
+    targets, gap, tail = after.partition("\n\n")
+    return (before + "\n\n".join(kept) + ("\n\n" if kept else "") + mark
+            + "\n".join([*targets.splitlines(), *old_lines]) + gap + tail)
 
 
 def write_docs(text: str, path: Path) -> None:
@@ -1858,7 +1924,7 @@ def main(argv: list[str] | None = None) -> int:
             text = report(results, runs, info, command, args, notes)
             print("\n" + text)
             if args.write_docs and not failed:
-                write_docs(text, args.docs)
+                write_docs(keep_unmeasured(text, args.docs, parts), args.docs)
                 print(f"recorded in {args.docs}")
         if args.keep or failed:
             print(f"working folder kept: {work}", file=sys.stderr)
