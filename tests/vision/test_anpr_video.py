@@ -155,3 +155,39 @@ def poster_of(reader: object) -> ReadPoster:
     sink = reader.sink  # type: ignore[attr-defined]
     assert isinstance(sink, ReadPoster)
     return sink
+
+
+def _pass(text: str, second: int) -> Pass:
+    at = datetime(2026, 12, 4, 8, 0, second, tzinfo=UTC)
+    return Pass(text, 0.9, 3, 3, at, at, "IT", "car", b"", (0, 0, 100, 30))
+
+
+def test_reads_the_api_cannot_take_are_kept_and_sent_once(world: World) -> None:
+    """The API down for two passes: they wait in the backlog and go with the next one,
+    each stored once (the event id makes a repeat a duplicate)."""
+    import httpx
+
+    from liveserver import LiveServer, bound
+
+    sock = bound()  # bound, not listening: connections are refused until the server starts
+    port = sock.getsockname()[1]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        poster = ReadPoster(client, world.tokens["reader"], "LPR-B1", backlog=2)
+        poster(_pass("AA111AA", 1))
+        poster(_pass("BB222BB", 2))
+        poster(_pass("CC333CC", 3))  # the backlog holds two: AA111AA is dropped
+        assert [b["plate"] for b in poster.pending] == ["BB222BB", "CC333CC"]
+        assert not poster.sent
+        live = LiveServer(world.client.app, sock).start()
+        try:
+            poster(_pass("DD444DD", 4))
+            poster(_pass("DD444DD", 4))  # the same pass again: a duplicate, not a transit
+        finally:
+            live.stop()
+            sock.close()
+    assert not poster.pending
+    assert [(s["plate"], s["status"]) for s in poster.sent] == [
+        ("BB222BB", 201), ("CC333CC", 201), ("DD444DD", 201), ("DD444DD", 200)]
+    with world.db.read() as conn:
+        stored = sorted(conn.execute(sa.select(transits.c.plate)).scalars())
+    assert stored == ["BB222BB", "CC333CC", "DD444DD"]

@@ -10,7 +10,7 @@
 """
 
 from vigila.plates.confusion import CONFUSIONS, Confusions
-from vigila.plates.decode import best_text
+from vigila.plates.decode import best_text, merged_priors
 from vigila.plates.formats import (
     COUNTRY_PRIORS,
     FORMATS,
@@ -42,6 +42,7 @@ __all__ = [
     "lookalike_distance",
     "lookalike_key",
     "lookalikes",
+    "merged_priors",
     "normalise",
     "normalise_pattern",
     "repair",

@@ -62,7 +62,7 @@ def best_text(
     """
     table = _log_table(probs, alphabet)
     code = check_country(country)
-    weights = _priors(priors)
+    weights = merged_priors(priors)
     n = len(table)
     first = "".join(max(_ORDER, key=row.__getitem__) for row in table)
 
@@ -124,7 +124,9 @@ def _sorted(chars: frozenset[str]) -> list[str]:
     return _SORTED[chars]
 
 
-def _priors(priors: Mapping[str, float] | None) -> dict[str, float]:
+def merged_priors(priors: Mapping[str, float] | None) -> dict[str, float]:
+    """COUNTRY_PRIORS with the countries `priors` names replaced; InvalidInput for an
+    unknown country or a prior that is not a number >= 0."""
     merged = dict(COUNTRY_PRIORS)
     for country, value in (priors or {}).items():
         code = check_country(country)

@@ -25,7 +25,7 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from vigila.core.errors import InvalidInput
-from vigila.plates import COUNTRY_PRIORS, FORMATS, PlateMatch, best_text
+from vigila.plates import COUNTRY_PRIORS, FORMATS, PlateMatch, best_text, merged_priors
 from vigila.plates.grammar import check_country
 from vigila.vision.anpr.detect import Image, TextBox, find_text
 from vigila.vision.anpr.models import TextDetector, TextRecogniser, default_threads, pp_ocr
@@ -89,10 +89,8 @@ class AnprEngine:
     def __post_init__(self) -> None:
         if not 128 <= self.detector_side <= 4096:
             raise InvalidInput.on("detector_side", "between 128 and 4096 pixels")
-        if self.priors is not None:
-            best_text([{"A": 1.0}] * 2, priors=self.priors)  # refuses bad priors now
+        self._priors = merged_priors(self.priors)  # refuses bad priors now
         self._chars: PlateCharacters | None = None
-        self._priors = {**COUNTRY_PRIORS, **(self.priors or {})}
 
     def warm_up(self) -> None:
         """Load the models now rather than on the first image."""
@@ -164,7 +162,7 @@ class AnprEngine:
         if len(rows) > 4:
             variants += [(rows[1:], DROP_PRICE), (rows[:-1], DROP_PRICE)]
         for variant, price in variants:
-            for m in best_text(variant, priors=self.priors, top=1):
+            for m in best_text(variant, priors=self._priors, top=1):
                 if best is None or m.score - price > best[0]:
                     best = (m.score - price, m)
         if best is None:

@@ -38,24 +38,18 @@ class LineReading:
     rows: list[dict[str, float]]
     text: str  # the first choice of each position
 
-    @property
-    def empty(self) -> bool:
-        return not self.rows
-
 
 class PlateCharacters:
     """Maps the recogniser's classes onto A-Z0-9."""
 
     def __init__(self, charset: list[str]) -> None:
         index = {ch: i + 1 for i, ch in enumerate(charset)}  # class 0 is the blank
-        self.columns: list[list[int]] = []
-        for ch in PLATE_CHARS:
-            cols = [index[c] for c in {ch, ch.lower()} if c in index]
-            if not cols:
-                raise ValueError(f"the recogniser cannot read {ch!r}")
-            self.columns.append(cols)
-        self.upper = np.array([cols[0] for cols in self.columns])
-        self.lower = np.array([cols[-1] for cols in self.columns])
+        missing = [ch for ch in PLATE_CHARS if ch not in index]
+        if missing:
+            raise ValueError(f"the recogniser cannot read {''.join(missing)}")
+        self.upper = np.array([index[ch] for ch in PLATE_CHARS])
+        # Digits have no lower case: their column is the upper one, and is not added twice.
+        self.lower = np.array([index.get(ch.lower(), index[ch]) for ch in PLATE_CHARS])
 
     def gather(self, probs: Floats) -> Floats:
         """(T, classes) → (T, 36) probability of each plate character per step."""

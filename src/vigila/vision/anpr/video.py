@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import cv2
+import httpx
 import numpy as np
 
 from vigila.core import VigilaError
@@ -219,26 +220,68 @@ def frames(url: str, fps: float = 4.0, roi: Roi | None = None, width: int | None
         proc.wait()
 
 
-class ReadSink(Protocol):
-    def __call__(self, plate: Pass) -> None: ...
-
-
 class HttpPoster(Protocol):
     def post(self, url: str, *, json: Any = ..., headers: Any = ...) -> Any: ...
 
 
+# Answers worth sending the same read again for: the API is restarting or overloaded. The
+# read's event id makes a second delivery of a stored read a duplicate, not a new transit.
+_RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
 @dataclass
 class ReadPoster:
-    """Posts each pass to `POST /api/reads` as the reader `device` (a reader's token)."""
+    """Posts each pass to `POST /api/reads` as the reader `device` (a reader's token).
+
+    A read the API cannot take now (no connection, 5xx, 429) is kept and sent again
+    before the next one, up to `backlog` reads, oldest dropped first (and logged): a
+    short API outage costs no pass, a long one costs memory no more than that.
+    """
 
     client: HttpPoster  # an httpx.Client with the API's base URL, or a test client
     token: str
     device: str
     relogin: Callable[[], str] | None = None  # a new token when the session has expired
+    backlog: int = 1000
     # What became of the latest reads (bounded: a watcher runs for months).
     sent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=256))
+    pending: deque[dict[str, Any]] = field(default_factory=deque)
 
     def __call__(self, plate: Pass) -> None:
+        self.pending.append(self._body(plate))
+        while self.pending:
+            body = self.pending[0]
+            try:
+                r = self._post(body)
+            except httpx.TransportError as exc:  # no connection, a timeout
+                self._keep(str(exc))
+                return
+            if r.status_code in _RETRY_STATUS:
+                self._keep(f"answer {r.status_code}")
+                return
+            self.pending.popleft()
+            answer = r.json() if r.headers.get("content-type", "").startswith(
+                "application/") else {}
+            self.sent.append({"plate": body["plate"], "status": r.status_code,
+                              "answer": answer})
+
+    def _keep(self, why: str) -> None:
+        while len(self.pending) > self.backlog:
+            lost = self.pending.popleft()
+            log.error("read %s of %s dropped: the backlog is full", lost["event_id"],
+                      self.device)
+        log.warning("API unavailable (%s): %d read(s) kept", why, len(self.pending))
+
+    def _post(self, body: dict[str, Any]) -> Any:
+        r = self.client.post("/api/reads", json=body,
+                             headers={"Authorization": f"Bearer {self.token}"})
+        if r.status_code == 401 and self.relogin is not None:
+            self.token = self.relogin()
+            r = self.client.post("/api/reads", json=body,
+                                 headers={"Authorization": f"Bearer {self.token}"})
+        return r
+
+    def _body(self, plate: Pass) -> dict[str, Any]:
         body: dict[str, Any] = {
             "plate": plate.text, "device": self.device, "time": plate.last_seen.isoformat(),
             "confidence": round(plate.confidence, 4),
@@ -249,15 +292,7 @@ class ReadPoster:
         if plate.crop_jpeg:
             body["images"] = [{"kind": "plate", "content_type": "image/jpeg",
                                "data": base64.b64encode(plate.crop_jpeg).decode()}]
-        r = self.client.post("/api/reads", json=body,
-                             headers={"Authorization": f"Bearer {self.token}"})
-        if r.status_code == 401 and self.relogin is not None:
-            self.token = self.relogin()
-            r = self.client.post("/api/reads", json=body,
-                                 headers={"Authorization": f"Bearer {self.token}"})
-        answer = r.json() if r.headers.get("content-type", "").startswith(
-            "application/") else {}
-        self.sent.append({"plate": plate.text, "status": r.status_code, "answer": answer})
+        return body
 
 
 def watch(engine: AnprEngine, url: str, sink: Callable[[Pass], None], *, fps: float = 4.0,
@@ -289,8 +324,8 @@ def watch(engine: AnprEngine, url: str, sink: Callable[[Pass], None], *, fps: fl
 
 class StreamReader:
     """`watch` on one camera in a thread, for as long as the recorder runs it: a stream
-    that fails or ends is opened again after a growing pause (1 s doubling to 30 s), and
-    the last error is kept for the camera's status."""
+    that fails or ends is opened again after a growing pause (1 s doubling to 30 s); the
+    last error is logged and kept in `last_error`."""
 
     def __init__(self, engine: AnprEngine, camera: str, url: str,
                  sink: Callable[[Pass], None], *, fps: float = 4.0,
