@@ -191,3 +191,15 @@ def test_reads_the_api_cannot_take_are_kept_and_sent_once(world: World) -> None:
     with world.db.read() as conn:
         stored = sorted(conn.execute(sa.select(transits.c.plate)).scalars())
     assert stored == ["BB222BB", "CC333CC", "DD444DD"]
+
+
+def test_a_stream_reader_stops_at_once(camera: tuple[CameraSimulator, float]) -> None:
+    from vigila.vision.anpr.video import StreamReader
+
+    sim, _ = camera
+    reader = StreamReader(AnprEngine(), "CAM-A1", sim.url("CAM-A1"), lambda p: None, fps=0.2)
+    time.sleep(3)  # probed, ffmpeg running, waiting for its next frame
+    started = time.monotonic()
+    reader.stop()
+    assert not reader.running and time.monotonic() - started < 2
+    assert reader.last_error is None

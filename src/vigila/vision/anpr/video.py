@@ -205,6 +205,16 @@ def frames(url: str, fps: float = 4.0, roi: Roi | None = None, width: int | None
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     size = w * h * 3
     index = 0
+    done = threading.Event()
+    if stop is not None:
+        # A stalled stream blocks the read below: `stop` must not wait for the next frame.
+        def kill_on_stop() -> None:
+            while not done.wait(0.25):
+                if stop.is_set():
+                    proc.kill()
+                    return
+
+        threading.Thread(target=kill_on_stop, daemon=True, name="frames-stop").start()
     try:
         assert proc.stdout is not None
         while stop is None or not stop.is_set():
@@ -216,6 +226,7 @@ def frames(url: str, fps: float = 4.0, roi: Roi | None = None, width: int | None
             yield index / fps, np.frombuffer(data, np.uint8).reshape(h, w, 3)
             index += 1
     finally:
+        done.set()
         proc.kill()
         proc.wait()
 
