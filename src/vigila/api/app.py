@@ -93,7 +93,7 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
         inst.alarms.start()
         # Minimisation is the law, not an option: every API process runs it (it is
         # idempotent), and forwards upstream when VIGILA_FORWARD_URL is set.
-        reads = ReadsService(db, settings).start()
+        reads = app.state.reads = ReadsService(db, settings).start()
         try:
             yield
         finally:

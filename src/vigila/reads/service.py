@@ -27,6 +27,8 @@ class ReadsService:
         self.forwarder = Forwarder(db, settings) if settings.forward_url else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Set once the pass at start is over: rows written before it may be purged by it.
+        self.first_pass_done = threading.Event()
 
     def start(self) -> ReadsService:
         self._stop.clear()
@@ -58,4 +60,5 @@ class ReadsService:
                     log.info("minimisation: %s", dict(report.deleted))
             except Exception:
                 log.exception("minimisation: pass failed")
+            self.first_pass_done.set()
             self._stop.wait(self.purge_seconds)
