@@ -88,10 +88,10 @@ def test_an_unreachable_stream_is_a_clear_error() -> None:
         assert "secret" not in exc.detail
 
 
-def _read(text: str, x: int, conf: float = 0.9) -> object:
+def _read(text: str, x: int, conf: float = 0.9, kind: str = "car") -> object:
     from vigila.vision.anpr import PlateRead
 
-    return PlateRead(text, conf, (x, 400, 150, 40), "IT", "car", "it_car", text)
+    return PlateRead(text, conf, (x, 400, 150, 40), "IT", kind, f"it_{kind}", text)
 
 
 def test_tracker_votes_and_splits_passes() -> None:
@@ -107,6 +107,41 @@ def test_tracker_votes_and_splits_passes() -> None:
     assert [(p.text, p.votes, p.agreeing) for p in out] == [("AB123CD", 4, 3)]
     # A single glimpse is not a pass.
     assert tracker.flush() == []
+
+
+def test_a_pass_read_with_little_confidence_is_dropped() -> None:
+    # The simulated street's sign "L. 224351904" half hidden by a car reads "51904", a
+    # format-valid 1993 moped tag, at ~0.18 in a few frames: no transit is made of it.
+    tracker = PlateTracker(linger=1.0, min_votes=2)
+    t0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+    for i, conf in enumerate((0.17, 0.19, 0.18)):
+        at = t0 + timedelta(seconds=i * 0.5)
+        assert tracker.update(i * 0.5, at, [_read("51904", 700, conf)]) == []
+    assert tracker.flush() == []
+    for i, conf in enumerate((0.3, 0.55)):  # a real plate first read small, then near
+        tracker.update(i * 0.5, t0, [_read("FE123AB", 400, conf)])
+    assert [(p.text, round(p.confidence, 2)) for p in tracker.flush()] == [("FE123AB", 0.55)]
+
+
+def test_a_signs_fragments_join_the_sign_and_are_not_a_pass() -> None:
+    # Without the sign's own readings "51904" would be a pass (two votes at 0.4).
+    sign = [_read("L224351904", 700, 0.35, "generic")]
+    fragment = [_read("51904", 720, 0.4, "moped")]
+    seen = [sign, [*sign, _read("AB123CD", 100)], [*fragment, _read("AB123CD", 120)],
+            fragment, sign, [_read("224351904", 705, 0.34, "generic")]]
+    t0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+
+    def passes(tracker: PlateTracker, frames: list[list[object]]) -> list[str]:
+        out: list[Pass] = []
+        for i, plates in enumerate(frames):
+            out += tracker.update(i * 0.5, t0 + timedelta(seconds=i * 0.5), plates)
+        return sorted(p.text for p in out + tracker.flush())
+
+    assert passes(PlateTracker(linger=1.0), seen) == ["AB123CD"]
+    assert passes(PlateTracker(linger=1.0), [[], [], fragment, fragment]) == ["51904"]
+    # A reader that wants every text (`accept_generic`) gets the sign, voted whole.
+    everything = PlateTracker(linger=1.0, min_confidence=0, accept_generic=True)
+    assert passes(everything, seen) == ["AB123CD", "L224351904"]
 
 
 def test_the_recorder_reads_plates_on_a_camera_registered_for_it(

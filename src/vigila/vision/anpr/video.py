@@ -10,7 +10,11 @@ the track whose last box it overlaps, or whose text it shares); a track unseen f
 `linger` seconds is a finished pass. Its text is the vote of its readings, each weighted
 by its confidence, so one misread frame among five good ones loses; its crop is the
 frame region of its most confident reading. A pass with fewer than `min_votes` readings
-is dropped as a glimpse.
+is dropped as a glimpse, and one whose voted confidence is under `min_confidence` as a
+misreading. Texts no plate format admits (kind generic: shop signs, phone numbers) are
+tracked too, so that a sign's fragments join the sign's own track and lose its vote: a car
+hiding part of a sign's "L. 224351904" leaves "51904", which a format admits (a 1993 moped
+tag); a pass whose winning text is generic is not a plate, unless `accept_generic`.
 
 `ReadPoster` sends each pass into the plate-reads pipeline as a generic reader would
 (`POST /api/reads`, with the crop), so hotlist matching, alarms, minimisation and
@@ -52,6 +56,10 @@ class StreamError(VigilaError):
 Roi = tuple[int, int, int, int]
 
 
+# The lowest correct reading on the real US/Brazil dev photos was 0.24, their median 0.82-0.90.
+MIN_PASS_CONFIDENCE = 0.25
+
+
 @dataclass
 class Pass:
     """One vehicle's plate, voted over the frames it was read in."""
@@ -76,14 +84,19 @@ class _Track:
     last_at: datetime
     weights: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    kinds: dict[str, str] = field(default_factory=dict)
     best: PlateRead | None = None
     crop: bytes = b""
 
 
 class PlateTracker:
-    def __init__(self, linger: float = 1.5, min_votes: int = 2) -> None:
+    def __init__(self, linger: float = 1.5, min_votes: int = 2,
+                 min_confidence: float = MIN_PASS_CONFIDENCE,
+                 accept_generic: bool = False) -> None:
         self.linger = linger
         self.min_votes = min_votes
+        self.min_confidence = min_confidence
+        self.accept_generic = accept_generic
         self._tracks: list[_Track] = []
 
     def update(self, t: float, at: datetime, plates: list[PlateRead],
@@ -98,6 +111,7 @@ class PlateTracker:
             track.box, track.last_t, track.last_at = plate.box, t, at
             track.weights[plate.text] += plate.confidence
             track.counts[plate.text] += 1
+            track.kinds[plate.text] = plate.kind
             if track.best is None or plate.confidence > track.best.confidence:
                 track.best = plate
                 if frame is not None:
@@ -130,6 +144,9 @@ class PlateTracker:
         best_of_text = tr.best if tr.best.text == text else None
         top = best_of_text.confidence if best_of_text else tr.weights[text] / tr.counts[text]
         ref = best_of_text or tr.best
+        if share * top < self.min_confidence or (
+                tr.kinds[text] == "generic" and not self.accept_generic):
+            return None
         return Pass(text, min(1.0, share * top), votes, tr.counts[text], tr.first_at,
                     tr.last_at, ref.country, ref.kind, tr.crop, ref.box)
 
@@ -308,20 +325,22 @@ class ReadPoster:
 
 def watch(engine: AnprEngine, url: str, sink: Callable[[Pass], None], *, fps: float = 4.0,
           roi: Roi | None = None, width: int | None = None, duration: float | None = None,
-          linger: float = 1.5, min_votes: int = 2, accept_generic: bool = False,
+          linger: float = 1.5, min_votes: int = 2, min_confidence: float = MIN_PASS_CONFIDENCE,
+          accept_generic: bool = False,
           stop: threading.Event | None = None) -> int:
     """Read plates in the stream until it ends, `duration` passes or `stop` is set;
     each finished pass goes to `sink`. Returns the number of passes.
 
-    A camera sees the same shop signs in every frame: a text no plate format admits
-    (kind generic) is left out unless `accept_generic`, else a sign would be a pass."""
-    tracker = PlateTracker(linger, min_votes)
+    A camera sees the same shop signs in every frame: a pass whose text no plate format
+    admits (kind generic) is left out unless `accept_generic`, else a sign would be a pass.
+    A plate that drives across a sign's place may lose the vote to it: `roi` keeps the
+    signs out of the picture."""
+    tracker = PlateTracker(linger, min_votes, min_confidence, accept_generic)
     passes = 0
     t0 = datetime.now(UTC)
     for t, frame in frames(url, fps, roi, width, stop):
         at = t0 + timedelta(seconds=t)
-        plates = [p for p in engine.read(frame, second_look=False).plates
-                  if accept_generic or p.kind != "generic"]
+        plates = engine.read(frame, second_look=False).plates
         for done in tracker.update(t, at, plates, frame):
             sink(done)
             passes += 1
