@@ -291,3 +291,22 @@ def test_multipart_with_json_too_deep_is_refused(world: World) -> None:
                           data={"read": "[" * 100_000},
                           files={"plate_image": ("crop.jpg", jpeg(), "image/jpeg")})
     assert r.status_code == 422 and r.json()["field"] == "read", r.text
+
+
+def test_the_one_pass_parse_reads_what_the_long_way_reads() -> None:
+    """A valid body is parsed by pydantic-core in one pass; one bad read sends the whole body
+    the long way (json.loads, then a validation per read). Both give the same reads."""
+    from vigila.api.routes_reads import _json_reads
+
+    at = now().isoformat()
+    good = [{"plate": "ab 123 cd", "device": "LPR-B1", "time": at, "event_id": "e1",
+             "confidence": 0.9, "direction": "inbound", "lane": 2, "country": "it",
+             "images": [{"kind": "plate", "data": base64.b64encode(jpeg()).decode()}]},
+            {"plate": "ZZ999ZZ", "device": "LPR-B1", "time": at}]
+    fast, single = _json_reads(json.dumps({"reads": good}).encode())
+    assert not single and all(isinstance(r, RawRead) for r in fast)
+    slow, _ = _json_reads(json.dumps({"reads": [*good, {"plate": 7}]}).encode())
+    assert slow[:2] == fast and not isinstance(slow[2], RawRead)
+    assert fast[0].country == "IT" and fast[0].images[0].data == jpeg()
+    one, single = _json_reads(json.dumps(good[1]).encode())
+    assert single and one == fast[1:]

@@ -155,6 +155,16 @@ def _vendor(ingest: Ingest, reads: list[RawRead], device_id: str) -> IngestRepor
 
 
 def _json_reads(raw: bytes) -> tuple[list[RawRead | InvalidInput], bool]:
+    # The usual body, all of it valid, parsed and validated in one pass by pydantic-core
+    # (about a third of the per-read cost of json.loads plus a validation per read); any
+    # fault sends the body the long way, which says which read is wrong and keeps the rest.
+    try:
+        if raw.lstrip()[:1] == b"{" and b'"reads"' in raw:
+            batch = ReadBatch.model_validate_json(raw)
+            return [_raw(r, _images(r)) for r in batch.reads], False
+        return [_raw(one := ReadIn.model_validate_json(raw), _images(one))], True
+    except (ValidationError, InvalidInput):
+        pass
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):  # also integers past Python's digit limit
@@ -174,8 +184,7 @@ def _json_reads(raw: bytes) -> tuple[list[RawRead | InvalidInput], bool]:
 def _read(item: Any, where: str) -> RawRead | InvalidInput:
     try:
         read = ReadIn.model_validate(item)
-        images = [RawImage(i.kind, _b64(i.data, f"images[{n}].data"), i.content_type)
-                  for n, i in enumerate(read.images)]
+        images = _images(read)
     except ValidationError as exc:
         errors = [FieldError(_field(where, e["loc"]), e["msg"]) for e in exc.errors()]
         return InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors[:5]), errors)
@@ -183,6 +192,11 @@ def _read(item: Any, where: str) -> RawRead | InvalidInput:
         return InvalidInput(exc.detail, [FieldError(_field(where, (e.field,)), e.message)
                                          for e in exc.errors])
     return _raw(read, images)
+
+
+def _images(read: ReadIn) -> list[RawImage]:
+    return [RawImage(i.kind, _b64(i.data, f"images[{n}].data"), i.content_type)
+            for n, i in enumerate(read.images)]
 
 
 def _raw(read: ReadIn, images: list[RawImage]) -> RawRead:

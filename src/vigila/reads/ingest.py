@@ -49,7 +49,7 @@ from vigila.reads.raw import RawImage, RawRead
 from vigila.reads.tables import alarms, transit_counts, transits
 from vigila.registry.models import PLATE_READING, DeviceStatus
 from vigila.registry.tables import devices
-from vigila.store import Database
+from vigila.store import Database, UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class Ingest:
         self.refresh_seconds = refresh_seconds
         self.device_cache_seconds = device_cache_seconds
         self._refreshed = 0.0
+        self._skew = timedelta(seconds=settings.reads_max_clock_skew_seconds)
         self._devices: dict[str, tuple[float, _Device]] = {}
         self._lock = threading.Lock()
         # SQLite has one writer: batches arriving together queue here, in this process,
@@ -211,8 +212,7 @@ class Ingest:
                 errors += exc.errors
                 at = None
         if at is not None:
-            skew = timedelta(seconds=self.settings.reads_max_clock_skew_seconds)
-            if at > received + skew:
+            if at > received + self._skew:
                 errors.append(FieldError("time", f"{at.isoformat()} is in the future: "
                                                  "check the reader's clock"))
             elif at < EARLIEST:
@@ -457,13 +457,25 @@ def _insert_transits(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set
     the rows stored are the ones `transits.insert()` would store (tests compare the two).
     """
     dialect = conn.dialect
-    binds = [(i, p) for i, col in enumerate(transits.c)
+    binds = [(i, p, isinstance(col.type, UTCDateTime)) for i, col in enumerate(transits.c)
              if (p := col.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+    # A batch's times repeat (received_at is one for all, readers send in bursts): a time
+    # equal to the previous row's reuses its bound form instead of converting it again.
+    last: dict[int, tuple[Any, Any]] = {}
     tuples = []
     for row in rows:
         values = [row[name] for name in _COLUMNS]
-        for i, bind in binds:
-            values[i] = bind(values[i])
+        for i, bind, is_time in binds:
+            value = values[i]
+            if is_time:
+                before = last.get(i)
+                if before is not None and before[0] == value:
+                    values[i] = before[1]
+                    continue
+                values[i] = bind(value)
+                last[i] = (value, values[i])
+            else:
+                values[i] = bind(value)
         tuples.append(values)
     raw: Any = conn.connection.dbapi_connection
     names = ", ".join(_COLUMNS)

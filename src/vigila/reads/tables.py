@@ -34,7 +34,9 @@ transits = sa.Table(
     sa.Column("event_id", sa.String(128), nullable=False),  # the reader's, or derived ("~...")
     sa.Column("vendor", sa.String(32), nullable=False),
     sa.Column("flags", sa.String(200), nullable=False),  # comma-separated, "" when none
-    sa.Column("extra", sa.JSON),  # the vendor's other fields (plate colour, vehicle type...)
+    # The vendor's other fields (plate colour, vehicle type...); SQL NULL when a reader
+    # sent nothing more (most do), not the JSON text 'null'.
+    sa.Column("extra", sa.JSON(none_as_null=True)),
     sa.Column("hit", sa.Boolean, nullable=False),
     sa.Column("plate_image", sa.String(255)),  # relative to the images root
     sa.Column("plate_image_sha256", sa.String(64)),
