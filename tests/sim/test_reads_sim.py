@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -139,6 +140,29 @@ def test_a_plate_image_is_a_small_jpeg() -> None:
 
 
 # --- over HTTP --------------------------------------------------------------------------
+
+class _SlowFirstAnswer(ReadSimulator):
+    """Its first post waits 1.2 s, as a loaded server's first answer may."""
+
+    slowed = False
+
+    def _flush(self, client: Any, *, final: bool = False) -> None:
+        if not self.slowed:
+            self.slowed = True
+            time.sleep(1.2)
+        super()._flush(client, final=final)
+
+
+def test_a_slow_answer_does_not_cut_the_reads_due(world: World, live: LiveServer) -> None:
+    # CI saw `vigila sim reads --rate 20 --duration 1` send one read: the loop made reads
+    # only between posts, and the first post outlasted the run.
+    sim = _SlowFirstAnswer(live.url, world.tokens["reader"], [ReaderInfo("LPR-B1")], 20,
+                           seed=5).start()
+    time.sleep(1.0)
+    sim.stop(drain=True)
+    c = sim.counters()
+    assert 18 <= c.generated <= 22 and c.stored == c.generated and c.pending == 0, c
+
 
 def test_simulated_readers_store_transits_and_raise_alarms(world: World, live: LiveServer) -> None:
     listed(world)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import math
 import random
 import threading
 import time
@@ -283,6 +284,9 @@ class ReadSimulator:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._drain = False
+        self._stopped_at = math.inf
+        self._credit = 0.0  # reads due but not yet queued (fractions carry over)
+        self._last = 0.0  # when the credit was last counted
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing_since: float | None = None
@@ -303,6 +307,7 @@ class ReadSimulator:
         """Stop posting and wait for the thread. Reads still queued are left unsent, unless
         `drain`: then the thread tries once more to post them before it ends."""
         self._drain = drain
+        self._stopped_at = time.monotonic()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -442,28 +447,35 @@ class ReadSimulator:
 
     def _loop(self, client: httpx.Client) -> None:
         tick = min(0.2, max(0.02, 1.0 / self.rate))
-        credit = 0.0
-        last = time.monotonic()
-        reported = last
+        self._credit = 0.0
+        self._last = time.monotonic()
+        reported = self._last
         while not self._stop.is_set():
             now = time.monotonic()
-            credit += (now - last) * self.rate
-            last = now
-            due = int(credit)
-            credit -= due
-            for _ in range(due):
-                self._pending.append(self.make_read())
-            overflow = len(self._pending) - self.max_pending
-            if overflow > 0:
-                for _ in range(overflow):
-                    self._pending.popleft()
-                self._count(dropped=overflow)
+            self._generate(now)
             if self._pending and now >= self._retry_at:
                 self._flush(client)
             if self.report_every and now - reported >= self.report_every:
                 reported = now
                 log.info("letture / reads: %s", self.counters().summary())
             self._stop.wait(tick)
+        # The reads due until the stop was asked for: a slow answer must not leave a run
+        # of `duration` seconds short of its reads.
+        self._generate(min(time.monotonic(), self._stopped_at))
+
+    def _generate(self, now: float) -> None:
+        """Queue the reads due by `now` at `rate`; past `max_pending`, drop the oldest."""
+        self._credit += max(0.0, now - self._last) * self.rate
+        self._last = max(self._last, now)
+        due = int(self._credit)
+        self._credit -= due
+        for _ in range(due):
+            self._pending.append(self.make_read())
+        overflow = len(self._pending) - self.max_pending
+        if overflow > 0:
+            for _ in range(overflow):
+                self._pending.popleft()
+            self._count(dropped=overflow)
 
     def _flush(self, client: httpx.Client, *, final: bool = False) -> None:
         """Post what is queued, in one batch or one read at a time (as readers differ)."""
