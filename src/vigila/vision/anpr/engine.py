@@ -1,7 +1,10 @@
 """The ANPR engine: plates in a photo, read against the plate grammar.
 
-1. The text detector finds every text line in the image (plates, but also shop signs,
-   stickers, a car's badge).
+1. The project's plate localiser (`localise.py`, a tiny net trained by `train/localiser`)
+   proposes plate regions in a few milliseconds; the text detector then finds the text
+   lines inside each region only. A photo in which the regions yield no plate is read
+   the long way: the text detector over the whole image (every text line: plates, but
+   also shop signs, stickers, a car's badge), and once more larger if still nothing.
 2. The recogniser reads the larger lines as per-position plate-character rows; lines
    stacked like the two rows of a motorcycle or square plate are also read as one.
 3. `vigila.plates.best_text` decodes each reading against the format table (with the
@@ -18,7 +21,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from PIL import Image as PILImage
@@ -28,6 +31,7 @@ from vigila.core.errors import InvalidInput
 from vigila.plates import COUNTRY_PRIORS, FORMATS, PlateMatch, best_text, merged_priors
 from vigila.plates.grammar import check_country
 from vigila.vision.anpr.detect import Image, TextBox, find_text
+from vigila.vision.anpr.localise import PlateLocaliser
 from vigila.vision.anpr.models import TextDetector, TextRecogniser, default_threads, pp_ocr
 from vigila.vision.anpr.recognise import LineReading, PlateCharacters, crop_line, read_lines
 
@@ -41,6 +45,12 @@ DROP_PRICE = 4.0  # nats: reading one end character as not part of the plate
 GENERIC_FACTOR = 0.5  # a text no specific format admits (a vanity plate, a misread)
 NO_DIGIT_FACTOR = 0.3  # a text without digits is more likely a word than a plate
 MIN_CONFIDENCE = 0.15
+# A proposed region is shown to the text detector enlarged until it is this tall (px), so
+# that a small plate's characters reach a height the detector finds; never past
+# REGION_MAX_SIDE on its long side. On the US dev half 96 px read 68.0 % exactly, 160 px
+# 73.4 % (the whole image at 960 px: 76.6 %), at 9.9 and 7.9 images/s (3.1).
+REGION_HEIGHT = 160
+REGION_MAX_SIDE = 640
 _WEIGHTS = {f.id: f.weight for f in FORMATS}
 
 
@@ -78,6 +88,8 @@ class AnprEngine:
     `detector_side` is the long side the detector sees: smaller is faster, larger finds
     smaller plates (960 keeps a 70-px plate in a 1280-px photo at 52 px); a photo with
     no plate found is looked at again at `second_look_side` (None: never).
+    `localise` has the plate localiser propose regions first; off, every image is read the
+    long way (the text detector over all of it).
     """
 
     priors: Mapping[str, float] | None = None
@@ -85,16 +97,21 @@ class AnprEngine:
     second_look_side: int | None = 1280
     threads: int = field(default_factory=default_threads)
     max_lines: int = MAX_LINES
+    localise: bool = True
 
     def __post_init__(self) -> None:
         if not 128 <= self.detector_side <= 4096:
             raise InvalidInput.on("detector_side", "between 128 and 4096 pixels")
         self._priors = merged_priors(self.priors)  # refuses bad priors now
         self._chars: PlateCharacters | None = None
+        # One thread: the net is small enough that a second one costs more than it gives.
+        self._localiser = PlateLocaliser(threads=1) if self.localise else None
 
     def warm_up(self) -> None:
         """Load the models now rather than on the first image."""
         self._models()
+        if self._localiser is not None:
+            self._localiser.load()
 
     def _models(self) -> tuple[TextDetector, TextRecogniser, PlateCharacters]:
         detector, recogniser = pp_ocr(self.threads)
@@ -112,20 +129,43 @@ class AnprEngine:
         `second_look_side` (small plates far away); a video frame (`second_look=False`)
         is not: most frames hold no plate, and the next frame comes soon.
         """
-        self._models()  # loading them is not reading
+        self.warm_up()  # loading the models is not reading
         start = time.perf_counter()
         h, w = image.shape[:2]
-        found = self._read(image, self.detector_side)
-        bigger = min(self.second_look_side or 0, max(h, w))
-        if not found and second_look and bigger > self.detector_side * 1.2:
-            found = self._read(image, bigger)
+        found: list[PlateRead] = []
+        if self._localiser is not None:
+            found = self._read_regions(image, self._localiser)
+        # A video frame with no plate in its regions holds none: the next frame comes soon.
+        if not found and (self._localiser is None or second_look):
+            found = self._read(image, self.detector_side)
+            bigger = min(self.second_look_side or 0, max(h, w))
+            if not found and second_look and bigger > self.detector_side * 1.2:
+                found = self._read(image, bigger)
         return ImageReading(found, (time.perf_counter() - start) * 1000, w, h)
 
+    def _read_regions(self, image: Image, localiser: PlateLocaliser) -> list[PlateRead]:
+        """The plates read in the regions the localiser proposes."""
+        detector = self._models()[0]
+        lines: list[TextBox] = []
+        # At least the scale the whole image would have had at `detector_side`.
+        whole = self.detector_side / max(image.shape[:2])
+        for proposal in localiser.propose(image):
+            x, y, rw, rh = proposal.box
+            if rw < MIN_SIDE or rh < 4:
+                continue
+            enlarge = max(whole, REGION_HEIGHT / rh)
+            side = min(REGION_MAX_SIDE, max(128, round(max(rw, rh) * enlarge)))
+            lines += [replace(b, cx=b.cx + x, cy=b.cy + y)
+                      for b in find_text(detector, image[y:y + rh, x:x + rw], side)]
+        return self._plates_in(image, lines)
+
     def _read(self, image: Image, detector_side: int) -> list[PlateRead]:
-        detector, recogniser, chars = self._models()
+        return self._plates_in(image, find_text(self._models()[0], image, detector_side))
+
+    def _plates_in(self, image: Image, found: list[TextBox]) -> list[PlateRead]:
+        _, recogniser, chars = self._models()
         h, w = image.shape[:2]
-        lines = [b for b in find_text(detector, image, detector_side)
-                 if b.height >= MIN_LINE_HEIGHT]
+        lines = [b for b in found if b.height >= MIN_LINE_HEIGHT]
         lines.sort(key=lambda b: -b.height * b.score)
         lines = lines[: self.max_lines]
         readings = read_lines(recogniser, chars, [crop_line(image, b) for b in lines])
