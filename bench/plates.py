@@ -107,6 +107,7 @@ from starlette.responses import JSONResponse, Response
 
 from vigila import registry
 from vigila.access import Authenticator, Principal, Purpose, Role, hasher, users
+from vigila.api.app import settle_heap
 from vigila.api.routes_reads import _json_reads
 from vigila.core import EventBus, Settings
 from vigila.hotlists import (
@@ -1667,6 +1668,7 @@ def phase_ingest(site: Site, source: ReadSource, args: argparse.Namespace,
     seconds = args.seconds
     url = site.fresh("inproc")
     db = Database(url)
+    settle_heap()  # the garbage collector as the server process has it (vigila.api.asgi)
     try:
         profile = cProfile.Profile() if args.profile else None
         log(f"{kind}: in process, the route's steps, batched, {seconds:g} s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,6 +71,20 @@ def _docs(app: FastAPI) -> None:
             swagger_js_url="/api/docs/static/swagger-ui-bundle.js",
             swagger_css_url="/api/docs/static/swagger-ui.css",
             swagger_favicon_url="/api/docs/static/favicon-32x32.png")
+
+
+def settle_heap() -> None:
+    """Tune the cyclic garbage collector for a server process, once it is set up.
+
+    It walked the ~200,000 objects of the loaded modules and the app again and again under
+    ingest (a batch of 1,000 reads makes tens of thousands of short-lived objects): 20-25 %
+    of a read's CPU. What exists at start lives as long as the process, so it is set aside
+    (gc.freeze), and young objects are collected less often. Not for the tests' processes,
+    which build an app per test: each freeze would keep that test's objects for good.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
 
 
 def create_app(settings: Settings, db: Database | None = None, *, migrate: bool = True,
