@@ -1,6 +1,6 @@
-"""The ingest's own insert of transits (straight to the driver: executemany on SQLite, one
-unnest statement on PostgreSQL) stores exactly what `transits.insert()` stores, and skips
-the duplicates of (device, event id) the way ON CONFLICT DO NOTHING did.
+"""The ingest's own insert of transits (straight to the driver: multi-row INSERTs on SQLite,
+one unnest statement on PostgreSQL) stores exactly what `transits.insert()` stores, and
+skips the duplicates of (device, event id) the way ON CONFLICT DO NOTHING did.
 
 Both databases (the `world` fixture). Rows are compared as the database holds them: SQLite's
 `quote()` of each column (its storage class and text), PostgreSQL's `::text`.
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from conftest import World
 from vigila.core import EventBus
 from vigila.reads import Ingest, RawRead
-from vigila.reads.ingest import _insert_transits, time_ordered_id
+from vigila.reads.ingest import _SQLITE_MAX_ROWS, _insert_transits, time_ordered_id
 from vigila.reads.tables import transit_counts, transits
 
 COLUMNS = [c.name for c in transits.c]
@@ -96,6 +96,24 @@ def test_duplicates_are_skipped_and_not_reported_inserted(world: World) -> None:
     with world.db.write() as conn:  # all of them again: nothing new
         assert _insert_transits(conn, [{**r, "id": uuid.uuid4()} for r in first]) == set()
     assert stored(world, "dup") == after
+
+
+def test_a_batch_over_one_statement_is_stored_whole(world: World) -> None:
+    """On SQLite the rows go in several multi-row INSERTs (`_SQLITE_MAX_ROWS` each): a
+    batch of two and a bit statements, then again with a duplicate in every part."""
+    many = [{**r, "event_id": f"big-{k}", "id": time_ordered_id()}
+            for k, r in enumerate(rows("x", 12) * 100)]  # 1,200 rows
+    assert len(many) > 2 * _SQLITE_MAX_ROWS
+    with world.db.write() as conn:
+        assert _insert_transits(conn, many[::2]) == {r["id"] for r in many[::2]}
+    again = [{**r, "id": time_ordered_id()} for r in many]
+    with world.db.write() as conn:
+        inserted = _insert_transits(conn, again)
+    assert inserted == {r["id"] for r in again[1::2]}
+    with world.db.read() as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(transits).where(
+            transits.c.event_id.like("big-%"))).scalar_one()
+    assert count == len(many)
 
 
 def test_batches_posted_together_are_stored_once_each(world: World) -> None:

@@ -15,9 +15,11 @@ If the transaction fails, the images written in step 2 are removed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -280,9 +282,15 @@ class Ingest:
             item.row["hit"] = bool(item.hits)
             item.row["flags"] = ",".join(item.flags)
         written = self._write_images(accepted)
+        # In key order, so two overlapping batches (a reader retrying in parallel) take the
+        # unique index's locks in the same order instead of deadlocking on PostgreSQL.
+        rows = sorted((a.row for a in accepted), key=lambda r: (r["device_id"], r["event_id"]))
+        # Bound here, outside SQLite's one writer lock: the lock is the ingest's bottleneck
+        # there, and the other batches' threads compete for the GIL while it is held.
+        params = _bound_transits(self.db.engine.dialect, rows)
         try:
             with self._sqlite_writer or contextlib.nullcontext(), self.db.write() as conn:
-                fresh = self._insert_new(conn, accepted, results)
+                fresh = self._insert_new(conn, accepted, results, rows, params)
                 alarm_ids = self._insert(conn, fresh, received)
         except BaseException:
             _remove(written)
@@ -296,17 +304,16 @@ class Ingest:
         return list(zip(fresh, alarm_ids, strict=True))
 
     def _insert_new(self, conn: Connection, accepted: list[_Accepted],
-                    results: dict[int, ReadResult]) -> list[_Accepted]:
-        """Insert the transits no earlier request stored; answer the others as duplicates.
+                    results: dict[int, ReadResult], rows: Sequence[Mapping[str, Any]],
+                    params: list[Any]) -> list[_Accepted]:
+        """Insert the transits no earlier request stored (`rows`, bound as `params`); answer
+        the others as duplicates.
 
         `ON CONFLICT DO NOTHING` on the (device, event id) key: served by the unique index,
         and no race between two retries of the same read.
         """
         c = transits.c
-        # In key order, so two overlapping batches (a reader retrying in parallel) take the
-        # unique index's locks in the same order instead of deadlocking on PostgreSQL.
-        rows = sorted((a.row for a in accepted), key=lambda r: (r["device_id"], r["event_id"]))
-        inserted = _insert_transits(conn, rows)
+        inserted = _insert_bound(conn, rows, params)
         fresh = []
         for item in accepted:
             if item.row["id"] in inserted:
@@ -386,6 +393,12 @@ class Ingest:
 
     # -- caches -------------------------------------------------------------------------
 
+    def load(self) -> None:
+        """Load the hotlists into the matcher now (a million entries take seconds), so that
+        the first read after a start is matched as fast as the others. That read still
+        looks for changes (a revision check, no reload unless a list changed)."""
+        self.matcher.refresh()
+
     def _refresh_matcher(self) -> None:
         now = time.monotonic()
         if now - self._refreshed >= self.refresh_seconds:
@@ -456,7 +469,12 @@ def _insert_transits(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set
     insert itself. Each value still goes through its column type's own bind processor, so
     the rows stored are the ones `transits.insert()` would store (tests compare the two).
     """
-    dialect = conn.dialect
+    return _insert_bound(conn, rows, _bound_transits(conn.dialect, rows))
+
+
+def _bound_transits(dialect: sa.Dialect, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The driver's parameters for inserting `rows`: on PostgreSQL the rows' values (see
+    `_insert_bound`), on SQLite one flat list per INSERT of up to `_SQLITE_MAX_ROWS` rows."""
     binds = [(i, p, isinstance(col.type, UTCDateTime)) for i, col in enumerate(transits.c)
              if (p := col.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
     # A batch's times repeat (received_at is one for all, readers send in bursts): a time
@@ -477,26 +495,44 @@ def _insert_transits(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set
             else:
                 values[i] = bind(value)
         tuples.append(values)
+    if dialect.name == "postgresql":
+        return tuples
+    return [[v for values in tuples[start:start + _SQLITE_MAX_ROWS] for v in values]
+            for start in range(0, len(tuples), _SQLITE_MAX_ROWS)]
+
+
+def _insert_bound(conn: Connection, rows: Sequence[Mapping[str, Any]],
+                  params: list[Any]) -> set[uuid.UUID]:
+    """Insert `rows`, bound by `_bound_transits`; the ids inserted."""
+    dialect = conn.dialect
     raw: Any = conn.connection.dbapi_connection
     names = ", ".join(_COLUMNS)
-    conflict = "ON CONFLICT (device_id, event_id) DO NOTHING"
     with contextlib.closing(raw.cursor()) as cursor:
         if dialect.name == "postgresql":
-            # One statement whatever the batch size: a column per array, unnested in the
-            # batch's (key) order. An executemany was one round of the protocol per row,
-            # and a multi-row VALUES a 20,000-parameter statement psycopg re-parses.
-            types = [f"{col.type.compile(dialect=dialect)}[]" for col in transits.c]
-            arrays = ", ".join(f"%s::{t}" for t in types)
+            # COPY into this session's staging table, then one INSERT from it in the key
+            # order. An executemany was one round of the protocol per row, a multi-row
+            # VALUES a 20,000-parameter statement psycopg re-parses, and arrays (unnest)
+            # spent 20 us of Python a row quoting their text; COPY's rows are formatted in
+            # psycopg's C code (11 us a row in all, measured).
+            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGE} "
+                           "(LIKE transits INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            with cursor.copy(f"COPY {_PG_STAGE} ({names}) FROM STDIN") as copy:
+                for values in params:
+                    copy.write_row(values)
             cursor.execute(
-                f"INSERT INTO transits ({names}) SELECT {names} FROM unnest({arrays}) "
-                f"WITH ORDINALITY AS batch ({names}, n) ORDER BY n {conflict} RETURNING id",
-                [list(column) for column in zip(*tuples, strict=True)] if tuples
-                else [[] for _ in _COLUMNS])
+                f"INSERT INTO transits ({names}) SELECT {names} FROM {_PG_STAGE} "
+                "ORDER BY device_id, event_id "
+                "ON CONFLICT (device_id, event_id) DO NOTHING RETURNING id")
             return {r[0] for r in cursor.fetchall()}
-        cursor.executemany(
-            f"INSERT INTO transits ({names}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-            f"{conflict}", tuples)
-        if cursor.rowcount == len(tuples):  # the usual case: no duplicate at all
+        # Many rows per statement, not executemany: the driver lets go of the GIL around
+        # every sqlite3_step, and an executemany that took it back once per row, while the
+        # threads validating the next batches held it, spent most of the writer lock's
+        # time waiting (20-40 times slower with one busy thread beside it, measured).
+        count = 0
+        for flat in params:
+            cursor.execute(_sqlite_insert(len(flat) // len(_COLUMNS)), flat)
+            count += cursor.rowcount
+        if count == len(rows):  # the usual case: no duplicate at all
             return {row["id"] for row in rows}
         # Ids are minted by this ingest, so the ones present now are the ones just inserted.
         bind_id = transits.c.id.type.dialect_impl(dialect).bind_processor(dialect)
@@ -510,6 +546,23 @@ def _insert_transits(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set
                            part)
             found.update(ids[r[0]] for r in cursor.fetchall())
         return found
+
+
+# PostgreSQL: a batch's transits are copied into this temporary table (one per session,
+# emptied at each commit) before their INSERT.
+_PG_STAGE = "vigila_transits_in"
+
+# Rows per INSERT: 500 rows of 21 columns stay under SQLite's limit on a statement's
+# parameters (32,766 since 3.32, 999 before) and parse in well under a batch's time.
+_SQLITE_MAX_ROWS = 500 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999 // len(_COLUMNS)
+
+
+@functools.cache
+def _sqlite_insert(rows: int) -> str:
+    """The multi-row INSERT of `rows` transits (cached: a few sizes recur)."""
+    one = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
+    return (f"INSERT INTO transits ({', '.join(_COLUMNS)}) VALUES {', '.join([one] * rows)} "
+            "ON CONFLICT (device_id, event_id) DO NOTHING")
 
 
 def _count(conn: Connection, accepted: list[_Accepted]) -> None:

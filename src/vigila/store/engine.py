@@ -37,6 +37,10 @@ def _sqlite_engine(url: str) -> Engine:
         # WAL with NORMAL: never corrupt; a power cut may lose the last commits only.
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
+        # 32 MiB of page cache (the default is 2 MiB): the transits' plate indexes take
+        # their inserts at random pages, and re-reading evicted pages lengthened the
+        # ingest's time under the one writer lock by a fifth (measured at 200,000 rows).
+        cur.execute("PRAGMA cache_size=-32768")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
