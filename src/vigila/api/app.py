@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -45,6 +47,8 @@ from vigila.reads import Ingest, forwarding
 from vigila.reads.service import ReadsService
 from vigila.recording import RecordingService
 from vigila.store import Database, upgrade
+
+log = logging.getLogger(__name__)
 
 
 class _DeviceGauge(Collector):
@@ -106,6 +110,12 @@ def create_app(settings: Settings, db: Database | None = None, *, migrate: bool 
         service = RecordingService(db, settings, inst.bus).start() if record else None
         app.state.recording = service
         inst.alarms.start()
+        # The hotlists before the first read: an alarm must not wait seconds for their
+        # load. If the database is not there yet, the first read loads them instead.
+        try:
+            await asyncio.to_thread(inst.ingest.load)
+        except Exception:
+            log.exception("hotlists not loaded at start: the first read will load them")
         # Minimisation is the law, not an option: every API process runs it (it is
         # idempotent), and forwards upstream when VIGILA_FORWARD_URL is set.
         reads = app.state.reads = ReadsService(db, settings).start()
