@@ -295,11 +295,12 @@ class Ingest:
         except BaseException:
             _remove(written)
             raise
-        inserted = {item.row["id"] for item in fresh}
-        for item in accepted:  # a duplicate's pictures are the stored read's already
-            if item.row["id"] not in inserted:
-                _remove([self.settings.read_images_root / item.row[f"{kind}_image"]
-                         for kind, _, _ in item.images])
+        if len(fresh) < len(accepted):  # a duplicate's pictures are the stored read's already
+            inserted = {item.row["id"] for item in fresh}
+            for item in accepted:
+                if item.row["id"] not in inserted:
+                    _remove([self.settings.read_images_root / item.row[f"{kind}_image"]
+                             for kind, _, _ in item.images])
         self._publish(fresh, alarm_ids, received)
         return list(zip(fresh, alarm_ids, strict=True))
 
@@ -314,6 +315,8 @@ class Ingest:
         """
         c = transits.c
         inserted = _insert_bound(conn, rows, params)
+        if inserted is None:  # the usual case: no read of the batch was stored before
+            return list(accepted)
         fresh = []
         for item in accepted:
             if item.row["id"] in inserted:
@@ -469,7 +472,8 @@ def _insert_transits(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set
     insert itself. Each value still goes through its column type's own bind processor, so
     the rows stored are the ones `transits.insert()` would store (tests compare the two).
     """
-    return _insert_bound(conn, rows, _bound_transits(conn.dialect, rows))
+    inserted = _insert_bound(conn, rows, _bound_transits(conn.dialect, rows))
+    return {row["id"] for row in rows} if inserted is None else inserted
 
 
 def _bound_transits(dialect: sa.Dialect, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
@@ -502,8 +506,9 @@ def _bound_transits(dialect: sa.Dialect, rows: Sequence[Mapping[str, Any]]) -> l
 
 
 def _insert_bound(conn: Connection, rows: Sequence[Mapping[str, Any]],
-                  params: list[Any]) -> set[uuid.UUID]:
-    """Insert `rows`, bound by `_bound_transits`; the ids inserted."""
+                  params: list[Any]) -> set[uuid.UUID] | None:
+    """Insert `rows`, bound by `_bound_transits`; the ids inserted, or None if all were
+    (the usual case, answered without a set of a thousand ids)."""
     dialect = conn.dialect
     raw: Any = conn.connection.dbapi_connection
     names = ", ".join(_COLUMNS)
@@ -521,31 +526,26 @@ def _insert_bound(conn: Connection, rows: Sequence[Mapping[str, Any]],
                     copy.write_row(values)
             cursor.execute(
                 f"INSERT INTO transits ({names}) SELECT {names} FROM {_PG_STAGE} "
-                "ORDER BY device_id, event_id "
-                "ON CONFLICT (device_id, event_id) DO NOTHING RETURNING id")
-            return {r[0] for r in cursor.fetchall()}
-        # Many rows per statement, not executemany: the driver lets go of the GIL around
-        # every sqlite3_step, and an executemany that took it back once per row, while the
-        # threads validating the next batches held it, spent most of the writer lock's
-        # time waiting (20-40 times slower with one busy thread beside it, measured).
-        count = 0
-        for flat in params:
-            cursor.execute(_sqlite_insert(len(flat) // len(_COLUMNS)), flat)
-            count += cursor.rowcount
-        if count == len(rows):  # the usual case: no duplicate at all
-            return {row["id"] for row in rows}
-        # Ids are minted by this ingest, so the ones present now are the ones just inserted.
-        bind_id = transits.c.id.type.dialect_impl(dialect).bind_processor(dialect)
-        assert bind_id is not None
-        ids = {bind_id(row["id"]): row["id"] for row in rows}
-        found: set[uuid.UUID] = set()
-        keys = list(ids)
-        for start in range(0, len(keys), 500):  # under SQLite's parameter limit
-            part = keys[start:start + 500]
-            cursor.execute(f"SELECT id FROM transits WHERE id IN ({', '.join('?' * len(part))})",
-                           part)
-            found.update(ids[r[0]] for r in cursor.fetchall())
-        return found
+                "ORDER BY device_id, event_id ON CONFLICT (device_id, event_id) DO NOTHING")
+            count = cursor.rowcount
+        else:
+            # Many rows per statement, not executemany: the driver lets go of the GIL around
+            # every sqlite3_step, and an executemany that took it back once per row, while
+            # the threads validating the next batches held it, spent most of the writer
+            # lock's time waiting (20-40 times slower with one busy thread beside it).
+            count = 0
+            for flat in params:
+                cursor.execute(_sqlite_insert(len(flat) // len(_COLUMNS)), flat)
+                count += cursor.rowcount
+    if count == len(rows):
+        return None
+    # Ids are minted by this ingest, so the ones present now are the ones just inserted.
+    found: set[uuid.UUID] = set()
+    ids = [row["id"] for row in rows]
+    for start in range(0, len(ids), 500):
+        found.update(conn.execute(sa.select(transits.c.id).where(
+            transits.c.id.in_(ids[start:start + 500]))).scalars())
+    return found
 
 
 # PostgreSQL: a batch's transits are copied into this temporary table (one per session,
