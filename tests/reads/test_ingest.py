@@ -251,6 +251,30 @@ def test_a_hit_raises_an_alarm_published_after_commit(world: World) -> None:
     assert len(rows(world, alarms)) == 2
 
 
+def test_each_read_is_answered_with_its_own_alarms(world: World) -> None:
+    """The batch's alarms are inserted in one statement: each read still gets the ids of
+    its own alarms, one per list that holds its plate."""
+    stolen(world, "AB123CD", "EF456GH")
+    local = {**LIST, "id": "locale", "name": "Segnalati", "kind": "local", "priority": 40}
+    r = world.client.post("/api/hotlists", json=local, headers=world.headers("supervisor"))
+    assert r.status_code == 201, r.text
+    r = world.client.post("/api/hotlists/locale/entries", headers=world.headers("supervisor"),
+                          json={"plate": "EF456GH", "reason": "segnalato"})
+    assert r.status_code == 201, r.text
+    plates = ["EF456GH", "LM000NP", "AB123CD", "EF456GH"]
+    r = post(world, {"reads": [read(p, event_id=f"e{i}") for i, p in enumerate(plates)]})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [len(x["alarms"]) for x in results] == [2, 0, 1, 2]
+    stored = {a["id"]: a for a in rows(world, alarms)}
+    assert len(stored) == 5
+    for plate, result in zip(plates, results, strict=True):
+        for alarm_id in result["alarms"]:
+            assert str(stored[alarm_id]["transit_id"]) == result["transit_id"]
+            assert stored[alarm_id]["read"] == plate
+    assert {stored[i]["hotlist_id"] for i in results[0]["alarms"]} == {"furti", "locale"}
+
+
 def test_a_retired_reader_is_refused(world: World) -> None:
     r = world.client.post("/api/devices", headers=world.headers("admin"),
                           json=device("LPR-A1", "zona-a", "plate_reader"))

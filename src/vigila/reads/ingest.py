@@ -358,18 +358,18 @@ class Ingest:
 
     def _insert(self, conn: Connection, accepted: list[_Accepted],
                 received: datetime) -> list[list[int]]:
-        alarm_ids: list[list[int]] = []
-        for item in accepted:
-            ids = []
-            for hit in item.hits:
-                ids.append(conn.execute(alarms.insert().returning(alarms.c.id).values(
-                    transit_id=item.row["id"], device_id=item.device.id,
-                    zone_id=item.device.zone_id, hotlist_id=hit.hotlist_id,
-                    hotlist_kind=hit.kind.value, plate=hit.plate, read=hit.read,
-                    match="exact" if hit.distance == 0 else "lookalike",
-                    priority=hit.priority, reason=hit.reason, time=item.row["time"],
-                    created_at=received, state=AlarmState.NEW.value)).scalar_one())
-            alarm_ids.append(ids)
+        rows = [{"transit_id": item.row["id"], "device_id": item.device.id,
+                 "zone_id": item.device.zone_id, "hotlist_id": hit.hotlist_id,
+                 "hotlist_kind": hit.kind.value, "plate": hit.plate, "read": hit.read,
+                 "match": "exact" if hit.distance == 0 else "lookalike",
+                 "priority": hit.priority, "reason": hit.reason, "time": item.row["time"],
+                 "created_at": received, "state": AlarmState.NEW.value}
+                for item in accepted for hit in item.hits]
+        # One statement for the batch's alarms (ids in the rows' order), not one each: on
+        # SQLite every statement under the writer lock waits to take the GIL back.
+        new = iter(conn.execute(alarms.insert().returning(
+            alarms.c.id, sort_by_parameter_order=True), rows).scalars().all() if rows else [])
+        alarm_ids = [[next(new) for _ in item.hits] for item in accepted]
         if accepted:
             _count(conn, accepted)
         if accepted and self.enqueue is not None and self.settings.forward_url:
