@@ -1,6 +1,7 @@
 """The ingest's own insert of transits (straight to the driver: multi-row INSERTs on SQLite,
-one unnest statement on PostgreSQL) stores exactly what `transits.insert()` stores, and
-skips the duplicates of (device, event id) the way ON CONFLICT DO NOTHING did.
+COPY into a staging table and one INSERT from it on PostgreSQL) stores exactly what
+`transits.insert()` stores, and skips the duplicates of (device, event id) the way ON
+CONFLICT DO NOTHING did.
 
 Both databases (the `world` fixture). Rows are compared as the database holds them: SQLite's
 `quote()` of each column (its storage class and text), PostgreSQL's `::text`.
