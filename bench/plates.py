@@ -92,7 +92,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -457,11 +457,13 @@ class AppServer:
     """`python -m vigila serve` on a free loopback port, in a session of its own."""
 
     def __init__(self, work: Path, name: str, database_url: str,
-                 mqtt_url: str | None = None, workers: int = 1) -> None:
+                 mqtt_url: str | None = None, workers: int = 1,
+                 settings: Mapping[str, str] | None = None) -> None:
         self.port = free_port()
         self.name = name
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIGILA_")}
         env.update(VIGILA_DATA_DIR=str(work / f"data-{name}"), VIGILA_DATABASE_URL=database_url)
+        env.update(settings or {})
         if mqtt_url:
             env["VIGILA_MQTT_URL"] = mqtt_url
         self.log_path = work / f"server-{name}.log"
@@ -1177,17 +1179,19 @@ def peer_sql(query: Query, dialect: str) -> tuple[str, list[Any]]:
     else:  # how SQLAlchemy stores a UTC instant on SQLite
         since = query.since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         until = query.until.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if query.kind == "exact":
-        where, args = f"t.plate = {p}", [query.text]
+    if query.kind == "exact":  # the key drives the index, the plate filters
+        where = f"t.plate_key = {p} AND t.plate = {p}"
+        args = [CONFUSIONS.key(query.text), query.text]
     elif query.kind == "fuzzy":
         where, args = f"t.plate_key = {p}", [CONFUSIONS.key(query.text)]
     elif query.kind == "prefix":
         prefix = query.text.rstrip("*")
-        lower = f"t.plate >= {p}"
+        key = CONFUSIONS.key(prefix)
+        lower = f"t.plate_key >= {p}"
         if dialect == "sqlite":
             lower = f"likelihood({lower}, 0.001)"
-        where = f"t.plate LIKE {p} ESCAPE '\\' AND {lower} AND t.plate < {p}"
-        args = [prefix + "%", prefix, _upper(prefix)]
+        where = f"t.plate LIKE {p} ESCAPE '\\' AND {lower} AND t.plate_key < {p}"
+        args = [prefix + "%", key, _upper(key)]
     else:
         where, args = f"t.plate LIKE {p} ESCAPE '\\'", ["%" + query.text.strip("*") + "%"]
     sql = _SELECT.format(where=where, p=p, limit=SEARCH_LIMIT + 1)
@@ -1802,8 +1806,12 @@ def phase_search(site: Site, rows: int, source: ReadSource, args: argparse.Names
                                "bytes": loaded.bytes, "search": results,
                                "targets": len(targets), "target_mean": data.mean_count(targets)}
         if not args.no_ingest_at_size:
+            # The loader writes DAYS days of transits that matched nothing; with the default
+            # 24 hours the server's first minimisation pass would spend the run deleting
+            # the older ones, a backlog no running installation has. Keep them all.
+            keep = {"VIGILA_READS_UNMATCHED_HOURS": str((DAYS + 1) * 24)}
             server = AppServer(site.work, f"{site.kind}-size{rows}", url,
-                               workers=args.workers).start()
+                               workers=args.workers, settings=keep).start()
             try:
                 server.warm(source, random.Random(args.seed))
                 log(f"{site.kind}: HTTP batched at {rows:,} transits, {args.seconds:g} s")
