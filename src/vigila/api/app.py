@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -85,10 +86,16 @@ def settle_heap() -> None:
     of a read's CPU. What exists at start lives as long as the process, so it is set aside
     (gc.freeze), and young objects are collected less often. Not for the tests' processes,
     which build an app per test: each freeze would keep that test's objects for good.
+    Threads also hand the GIL over sooner.
     """
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 10)
+    # A thread that gave up the GIL around a database call waits for it to be handed back,
+    # by default up to 5 ms while another thread computes: on SQLite the thread that holds
+    # the one writer lock waits so after every statement. 1 ms: batched ingest 9,020 and
+    # 9,989 -> 10,566 and 10,380 reads/s, alternated (docs/BENCHMARKS.md).
+    sys.setswitchinterval(0.001)
 
 
 def create_app(settings: Settings, db: Database | None = None, *, migrate: bool = True,
