@@ -398,7 +398,8 @@ def vigila_child(config_path: Path) -> int:
 
     config = json.loads(config_path.read_text())
     root = Path(config["root"])
-    recorder = Recorder(root, segment_seconds=config["segment_seconds"])
+    recorder = Recorder(root, segment_seconds=config["segment_seconds"],
+                        engine=config["engine"])
     recorder.add_all([(camera, url) for camera, url in config["cameras"]])
     root.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly below
@@ -421,10 +422,11 @@ def vigila_child(config_path: Path) -> int:
 
 class VigilaSide:
     def __init__(self, out: Path, cameras: dict[str, str], segment_s: float,
-                 stagger_s: float) -> None:
+                 stagger_s: float, engine: str) -> None:
         self.root = out / "vigila"
         self.status_path = out / "vigila-status.json"
         config = {"root": str(self.root), "segment_seconds": segment_s, "stagger_s": stagger_s,
+                  "engine": engine,
                   "cameras": list(cameras.items()), "status_path": str(self.status_path)}
         config_path = out / "vigila-child.json"
         config_path.write_text(json.dumps(config))
@@ -681,7 +683,7 @@ def run_once(n: int, args: argparse.Namespace, out: Path, cache: Path) -> dict[s
     with CameraSimulator(ids, cache_dir=cache, sub_streams=False,
                          log_path=out / "rtsp-server.log") as sim:
         urls = sim.urls()
-        vigila = VigilaSide(out, urls, segment_s, args.stagger)
+        vigila = VigilaSide(out, urls, segment_s, args.stagger, args.engine)
         peer = None if args.no_peer else PeerSide(out, segment_s)
         timers: list[threading.Timer] = []
         try:
@@ -1141,6 +1143,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stagger", type=float, default=0.05,
                     help="seconds between camera starts on each side (default 0.05)")
     ap.add_argument("--no-peer", action="store_true", help="Vigila alone, no ffmpeg peer")
+    ap.add_argument("--engine", choices=("auto", "native", "ffmpeg"), default="auto",
+                    help="Vigila's recording engine (default auto: native for H.264)")
     ap.add_argument("--drop-one", type=float, default=0.0, metavar="SECONDS",
                     help="fault check: take the first camera off the air this long in the "
                          "middle of the window; the run must then report lost data")

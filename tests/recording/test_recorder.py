@@ -36,6 +36,7 @@ from vigila.recording import (
 )
 from vigila.recording.cli import record_app
 from vigila.recording.recorder import _explain
+from vigila.recording.rtsp import Unsupported
 from vigila.sim import clip
 from vigila.sim.cameras import CameraSimulator, camera_ids
 
@@ -85,11 +86,16 @@ def free_port() -> int:
         return port
 
 
-def test_records_two_cameras_into_indexed_segments(sim: CameraSimulator, tmp_path: Path) -> None:
+ENGINES = pytest.mark.parametrize("engine", ["native", "ffmpeg"])
+
+
+@ENGINES
+def test_records_two_cameras_into_indexed_segments(sim: CameraSimulator, tmp_path: Path,
+                                                   engine: str) -> None:
     root = tmp_path / "recordings"
     source = probe_source(sim.url("CAM-0001"))
     cameras = ["CAM-0001", "CAM-0002"]
-    recorder = Recorder(root, segment_seconds=SEGMENT)
+    recorder = Recorder(root, segment_seconds=SEGMENT, engine=engine)
     recorder.add_all([(camera_id, sim.url(camera_id)) for camera_id in cameras])
     with recorder:
         wait_until(lambda: all(s["state"] == "online" for s in recorder.status().values()),
@@ -102,10 +108,13 @@ def test_records_two_cameras_into_indexed_segments(sim: CameraSimulator, tmp_pat
         used = {c: cpu_seconds(pids[c] or 0) - before[c] for c in before}
         elapsed = time.monotonic() - t0
         status = recorder.status()
-    print("\nffmpeg CPU per stream (1080p25 4 Mbit/s, copy): "
-          + ", ".join(f"{c} {100 * s / elapsed:.1f} %" for c, s in used.items()))
+    if engine == "ffmpeg":
+        print("\nffmpeg CPU per stream (1080p25 4 Mbit/s, copy): "
+              + ", ".join(f"{c} {100 * s / elapsed:.1f} %" for c, s in used.items()))
     for camera_id in cameras:
         assert status[camera_id]["state"] == "online"
+        assert status[camera_id]["engine"] == engine
+        assert status[camera_id]["fps"] == pytest.approx(25, abs=0.5)
         assert status[camera_id]["segments"] >= 3
         assert status[camera_id]["bitrate_bps"] > 1e6
 
@@ -154,12 +163,13 @@ def probe_source(url: str) -> dict[str, Any]:
     return stream
 
 
+@ENGINES
 def test_a_dropped_camera_leaves_one_gap_and_recording_resumes(
-        sim: CameraSimulator, tmp_path: Path) -> None:
+        sim: CameraSimulator, tmp_path: Path, engine: str) -> None:
     root = tmp_path / "recordings"
     sink = JsonlSink(root)
     camera = CameraRecorder("CAM-0003", sim.url("CAM-0003"), root, sink,
-                            segment_seconds=SEGMENT)
+                            segment_seconds=SEGMENT, engine=engine)
     camera.start()
     try:
         wait_until(lambda: camera.segments >= 1, 12, "a first segment")
@@ -197,10 +207,13 @@ def test_a_dropped_camera_leaves_one_gap_and_recording_resumes(
     assert abs((when(gap["start"]) - dropped_at).total_seconds()) < 1.5
 
 
-def test_unreachable_urls_stay_offline_and_retry(sim: CameraSimulator, tmp_path: Path) -> None:
+@ENGINES
+def test_unreachable_urls_stay_offline_and_retry(sim: CameraSimulator, tmp_path: Path,
+                                                 engine: str) -> None:
     root = tmp_path / "recordings"
     port = sim.url("CAM-0001").split(":")[2].split("/")[0]
-    with Recorder(root, segment_seconds=SEGMENT, backoff_initial=0.2) as recorder:
+    with Recorder(root, segment_seconds=SEGMENT, backoff_initial=0.2,
+                  engine=engine) as recorder:
         recorder.add("REFUSED", f"rtsp://user:secret@127.0.0.1:{free_port()}/x/main").start()
         recorder.add("MISSING", f"rtsp://127.0.0.1:{port}/NO-SUCH-CAM/main").start()
         wait_until(lambda: all(s["attempts"] >= 3 for s in recorder.status().values()),
@@ -219,10 +232,12 @@ def test_unreachable_urls_stay_offline_and_retry(sim: CameraSimulator, tmp_path:
     assert sorted(g["camera"] for g in gaps) == ["MISSING", "REFUSED"]
 
 
+@ENGINES
 def test_a_stream_with_no_video_is_explained_and_retried(sim: CameraSimulator,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, engine: str) -> None:
     camera = CameraRecorder("CAM-0001", sim.audio_url("CAM-0001"), tmp_path, JsonlSink(tmp_path),
-                            segment_seconds=SEGMENT, backoff_initial=0.2, backoff_max=0.5)
+                            segment_seconds=SEGMENT, backoff_initial=0.2, backoff_max=0.5,
+                            engine=engine)
     camera.start()
     try:
         wait_until(lambda: camera.attempts >= 3, 20, "three attempts")
@@ -231,6 +246,7 @@ def test_a_stream_with_no_video_is_explained_and_retried(sim: CameraSimulator,
         camera.stop()
     assert status["state"] in ("offline", "connecting")
     assert status["last_error"] == "no video stream"
+    assert status["engine"] == engine  # not a reason to fall back to ffmpeg
     assert status["segments"] == 0
     assert not list(tmp_path.rglob("*.mp4"))
 
@@ -327,7 +343,7 @@ def test_a_stalled_stream_is_stopped_and_its_open_segment_kept(
     root = tmp_path / "recordings"
     camera = CameraRecorder("CAM-0001", "rtsp://127.0.0.1:9/CAM-0001/main", root,
                             JsonlSink(root), segment_seconds=SEGMENT, ffmpeg=str(fake),
-                            stall_seconds=1.0, backoff_initial=30)
+                            engine="ffmpeg", stall_seconds=1.0, backoff_initial=30)
     camera.start()
     try:
         wait_until(lambda: camera.segments >= 1, 10, "the open segment salvaged")
@@ -363,3 +379,32 @@ def test_leftovers_of_a_crashed_recorder_are_indexed(sample_segment: Path,
     assert entry["path"] == "CAM-0001/2026-03-01/10/20.30.mp4"
     assert entry["end"] == "2026-03-01T10:20:32.000Z"
     assert not list(partial.iterdir())
+
+
+def test_a_stream_the_native_engine_declines_goes_to_ffmpeg(
+        sim: CameraSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another codec, B-frames: the native engine raises Unsupported; "auto" hands the camera
+    # to ffmpeg at once and says why, "native" keeps refusing it with the reason.
+    def declines(self: CameraRecorder, session: str) -> bool:
+        raise Unsupported("video codec H265")
+
+    monkeypatch.setattr(CameraRecorder, "_run_native", declines)
+    root = tmp_path / "recordings"
+    auto = CameraRecorder("CAM-0002", sim.url("CAM-0002"), root, JsonlSink(root),
+                          segment_seconds=SEGMENT)
+    strict = CameraRecorder("CAM-0004", sim.url("CAM-0004"), root, JsonlSink(root),
+                            segment_seconds=SEGMENT, engine="native", backoff_initial=0.2)
+    auto.start()
+    strict.start()
+    try:
+        wait_until(lambda: auto.segments >= 1 and strict.attempts >= 2, 15, "a segment")
+    finally:
+        auto.stop()
+        strict.stop()
+    assert auto.status()["engine"] == "ffmpeg"
+    assert auto.status()["engine_note"] == "video codec H265"
+    assert auto.attempts == 2 and auto.gaps == 0  # straight on, no outage for the switch
+    assert strict.status()["last_error"] == "not recordable natively: video codec H265"
+    assert strict.segments == 0
+    with pytest.raises(InvalidInput):
+        CameraRecorder("CAM-0001", sim.url("CAM-0001"), root, JsonlSink(root), engine="vlc")

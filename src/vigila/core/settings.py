@@ -17,6 +17,14 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """The variable's value, one of `choices` (the first when unset)."""
+    value = os.environ.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise SystemExit(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -34,6 +42,9 @@ class Settings:
     disk_high_water_percent: int = 90  # past this, the oldest unheld video goes
     recording_quota_bytes: int = 0  # a cap on the recording root's size; 0: the disk decides
     recorder_server: str | None = None  # record the cameras assigned to this server id
+    # auto: the in-process RTSP client for H.264 over TCP, ffmpeg for other streams;
+    # native or ffmpeg: that engine only (docs/OPERATIONS.md).
+    recording_engine: str = "auto"
     # Plate reads. Minimisation (Garante 752/2025, 531/2025): a transit matching no hotlist
     # is kept only long enough to serve a hotlist added late and an urgent search.
     reads_unmatched_hours: int = 24
@@ -75,6 +86,7 @@ class Settings:
             disk_high_water_percent=_int("VIGILA_DISK_HIGH_WATER_PERCENT", 90),
             recording_quota_bytes=_int("VIGILA_RECORDING_QUOTA_BYTES", 0),
             recorder_server=os.environ.get("VIGILA_RECORDER_SERVER") or None,
+            recording_engine=_choice("VIGILA_RECORDING_ENGINE", ("auto", "native", "ffmpeg")),
             reads_unmatched_hours=_int("VIGILA_READS_UNMATCHED_HOURS", 24),
             reads_hit_max_days=_int("VIGILA_READS_HIT_MAX_DAYS", 365),
             reads_closed_days=_int("VIGILA_READS_CLOSED_DAYS", 30),

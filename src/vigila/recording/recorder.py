@@ -1,16 +1,18 @@
 """The standalone recorder: RTSP in, fragmented MP4 segments out, never decoded.
 
-Each camera gets one supervised ffmpeg process (``-c copy`` into the segment
-muxer), the way Frigate records: the CPU cost is ffmpeg's demux and mux, no
-more.  ffmpeg writes each segment under ``<out>/<camera>/.partial/`` and
-announces it on stdout (``-segment_list pipe:1``, CSV) once it is closed;
-the recorder then hashes it, renames it atomically to
-``<out>/<camera>/<YYYY-MM-DD>/<HH>/<MM.SS>.mp4`` (UTC start) and hands a
-`Segment` to a `SegmentSink`.  ``-progress pipe:2`` gives a heartbeat (frames,
-output time): the first one anchors the stream's time line to the wall clock,
-and when it stops advancing the process is stopped and restarted with
-exponential backoff.  Each outage becomes a `Gap` from the end of the last
-segment to the start of the first new one.
+Two engines write the same segments. The native one (the default for H.264, which is
+what cameras stream) reads RTSP interleaved on TCP in the camera's own thread
+(`rtsp.py`) and writes the fragmented MP4 itself (`fmp4.py`), hashing the bytes as they
+go out: 0.7 times ffmpeg's CPU per stream (docs/BENCHMARKS.md). A stream it declines
+(another codec, B-frames) goes to one supervised ffmpeg process per camera (``-c copy``
+into the segment muxer), the way Frigate records.
+
+Either way a segment is written under ``<out>/<camera>/.partial/``; once closed it is
+hashed and fsynced, renamed atomically to ``<out>/<camera>/<YYYY-MM-DD>/<HH>/<MM.SS>.mp4``
+(UTC start) and handed to a `SegmentSink`. The first frames anchor the stream's time line
+to the wall clock (ffmpeg's ``-progress pipe:2`` reports them), and when they stop coming
+the session is stopped and restarted with exponential backoff.  Each outage becomes a
+`Gap` from the end of the last segment to the start of the first new one.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import TypeAdapter, ValidationError
 
 from vigila.core import InvalidInput
+from vigila.recording import fmp4
 from vigila.recording.probe import file_digest, probe_duration
+from vigila.recording.rtsp import AccessUnit, RtspError, RtspSession, Unsupported
 from vigila.registry.models import DeviceId
 
 _DEVICE_ID: TypeAdapter[str] = TypeAdapter(DeviceId)  # camera ids are device ids
@@ -50,6 +54,10 @@ PROTOCOLS = "rtsp,rtsps,rtp,tcp,udp,tls"
 # every second keep it well under ffmpeg's own cost, and still see a stall in seconds.
 PROGRESS_SECONDS = 2
 WATCH_SECONDS = 1.0
+ENGINES = ("auto", "native", "ffmpeg")
+# Native engine: a fragment is written at each key frame, or after this long without one,
+# so a killed recorder loses at most this much of the segment being written.
+FRAGMENT_SECONDS = 2.0
 
 
 # --- validation --------------------------------------------------------------
@@ -262,8 +270,16 @@ class CameraRecorder:
                  segment_seconds: float = 10.0, ffmpeg: str = "ffmpeg",
                  backoff_initial: float = 0.5, backoff_max: float = 3.0,
                  stall_seconds: float | None = None, io_timeout: float = 5.0,
+                 engine: str = "auto",
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.camera_id = check_camera_id(camera_id)
+        if engine not in ENGINES:
+            raise InvalidInput.on("engine", f"one of {', '.join(ENGINES)}")
+        # "auto": the in-process RTSP client (rtsp.py) for H.264 over TCP, the way most
+        # cameras stream; ffmpeg for whatever it declines (another codec, B-frames).
+        self.engine = "ffmpeg" if engine == "ffmpeg" else "native"
+        self.fallback = engine == "auto"
+        self.engine_note: str | None = None  # why a camera left the native engine
         self.url = check_rtsp_url(url)
         if not 0.5 <= segment_seconds <= 3600:
             raise InvalidInput.on("segment_seconds", "between 0.5 and 3600 seconds")
@@ -301,6 +317,7 @@ class CameraRecorder:
         self._gap_reason = ""
         self._last_end: datetime | None = None
         self.pid: int | None = None  # the current ffmpeg process (for CPU figures)
+        self._client: RtspSession | None = None  # the native engine's session
 
     # --- life ----------------------------------------------------------------
 
@@ -322,10 +339,13 @@ class CameraRecorder:
     def request_stop(self) -> None:
         """Start stopping without waiting (stop() waits)."""
         self._stop.set()
+        client = self._client
+        if client is not None:
+            client.interrupt()  # a read waiting for the camera returns at once
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask ffmpeg to close the current segment, index it, and end."""
-        self._stop.set()
+        """Close the current segment, index it, and end."""
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -352,6 +372,8 @@ class CameraRecorder:
                 "last_frame_at": _iso(self.last_frame_at) if self.last_frame_at else None,
                 "fps": self.fps,
                 "bitrate_bps": self.bitrate_bps,
+                "engine": self.engine,
+                "engine_note": self.engine_note,
             }
 
     # --- the supervisor ------------------------------------------------------
@@ -371,7 +393,18 @@ class CameraRecorder:
                 self.state = "connecting"
                 self.retry_at = None
             try:
-                flowed = self._run_once(f"{prefix}.{self.attempts}")
+                if self.engine == "native":
+                    flowed = self._run_native(f"{prefix}.{self.attempts}")
+                else:
+                    flowed = self._run_once(f"{prefix}.{self.attempts}")
+            except Unsupported as exc:
+                flowed = False
+                with self._lock:
+                    if self.fallback:  # ffmpeg takes this camera from now on, at once
+                        self.engine, self.engine_note = "ffmpeg", str(exc)
+                        self.last_error = None
+                        continue
+                    self.last_error = f"not recordable natively: {exc}"
             except Exception as exc:  # never let one camera's thread die
                 flowed = False
                 with self._lock:
@@ -451,6 +484,38 @@ class CameraRecorder:
             if not self._stop.is_set() and self.last_error is None:
                 self.last_error = ("stream ended" if code == 0 else f"ffmpeg exited ({code})")
         return flowed
+
+    # --- the native engine ---------------------------------------------------
+
+    def _run_native(self, session: str) -> bool:
+        """One RTSP session in this thread, from connect to end; True if frames flowed."""
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        client = RtspSession(self.url, timeout=self.io_timeout)
+        with self._lock:
+            self._client = client
+        if self._stop.is_set():
+            return False
+        run = _Run(session, None, last_advance=time.monotonic())
+        muxer = _NativeSegments(self, run, session)
+        try:
+            info = client.open()
+            muxer.sps, muxer.pps = info.sps, info.pps
+            for unit in client.frames(stall=self.stall_seconds):
+                muxer.add(unit)
+                if self._stop.is_set():
+                    break
+        except Unsupported:
+            raise
+        except RtspError as exc:
+            if not self._stop.is_set():
+                with self._lock:
+                    self.last_error = str(exc)
+        finally:
+            with self._lock:
+                self._client = None
+            client.close()
+            muxer.close()
+        return muxer.frames > 0
 
     def _watch(self, run: _Run) -> None:
         proc = run.proc
@@ -583,14 +648,17 @@ class CameraRecorder:
             self._publish(run, path, start_t, start_t + duration)
             run.listed_end = start_t + duration
 
-    def _publish(self, run: _Run, partial: Path, start_t: float, end_t: float) -> None:
+    def _publish(self, run: _Run, partial: Path, start_t: float, end_t: float,
+                 written: tuple[int, str] | None = None) -> None:
+        """Move a closed segment to its place and index it; `written` is its (bytes,
+        SHA-256) when the writer hashed and fsynced it already."""
         if not partial.is_file():
             return
         if run.anchor is None:  # no progress line yet: the segment ended about now
             run.anchor = self.clock() - timedelta(seconds=end_t)
         start = run.anchor + timedelta(seconds=start_t)
         end = run.anchor + timedelta(seconds=max(end_t, start_t))
-        size, digest = _sha256_and_fsync(partial)
+        size, digest = written or _sha256_and_fsync(partial)
         final = self._final_path(start)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, final)
@@ -619,6 +687,143 @@ class CameraRecorder:
             path = folder / f"{stem}-{number}.mp4"
             number += 1
         return path
+
+
+class _NativeSegments:
+    """The native engine's segments for one session: access units in, published files out.
+
+    A unit's duration is known when the next one arrives, so each is held back by one.
+    At a key frame the held frames become a fragment, and once the segment is long enough
+    (a key frame a little early still cuts, as with ffmpeg's segment_time_delta) the
+    file is closed and published, and the key frame starts the next one.
+    """
+
+    def __init__(self, camera: CameraRecorder, run: _Run, session: str) -> None:
+        self.camera = camera
+        self.run = run
+        self.session = session
+        self.sps: bytes | None = None
+        self.pps: bytes | None = None
+        self.frames = 0
+        self._number = 0
+        self._writer: fmp4.SegmentWriter | None = None
+        self._partial: Path | None = None
+        self._segment_t0 = 0  # RTP time the open segment starts at
+        self._t0: int | None = None  # RTP time of stream time 0 for this session
+        self._held: AccessUnit | None = None
+        self._samples: list[fmp4.Sample] = []
+        self._pending = 0  # duration of the samples not yet written
+        self._duration = 3600  # the last frame duration seen (90 kHz), for the last frame
+        self._cut = max(0.0, camera.segment_seconds - min(0.5, camera.segment_seconds * 0.05))
+        self._rate_frames = 0
+        self._rate_since: int | None = None
+        self._bytes = 0
+
+    def add(self, unit: AccessUnit) -> None:
+        for nal in unit.nals:
+            kind = nal[0] & 0x1F
+            if kind == 7:
+                self.sps = nal
+            elif kind == 8:
+                self.pps = nal
+        held = self._held
+        if held is None:
+            if not unit.key or self.sps is None or self.pps is None:
+                return  # a segment starts on a key frame whose parameters are known
+            self._t0 = unit.time
+            self._open(unit.time)
+            self._held = unit
+            self._seen(unit)
+            return
+        step = unit.time - held.time
+        if step < 0:
+            raise Unsupported("frames out of order (B-frames)")
+        if 0 < step <= 10 * fmp4.TIMESCALE:
+            self._duration = step
+        else:
+            step = self._duration  # a repeated or absurd time: the usual frame length
+        self._hold(held, step)
+        if unit.key:
+            self._flush()
+            assert self._writer is not None
+            if self._writer.decode_time >= self._cut * fmp4.TIMESCALE:
+                self._close()
+                self._open(unit.time)
+        elif self._pending >= FRAGMENT_SECONDS * fmp4.TIMESCALE:
+            self._flush()
+        self._held = unit
+        self._seen(unit)
+
+    def _hold(self, unit: AccessUnit, duration: int) -> None:
+        data = fmp4.sample_data(unit.nals)
+        self._samples.append(fmp4.Sample(data, duration, unit.key))
+        self._pending += duration
+        self._bytes += len(data)
+        self.frames += 1
+
+    def _seen(self, unit: AccessUnit) -> None:
+        """Health and the wall-clock anchor, as ffmpeg's progress lines gave them."""
+        camera, run = self.camera, self.run
+        assert self._t0 is not None
+        out_time = (unit.time - self._t0) / fmp4.TIMESCALE
+        now = time.monotonic()
+        run.last_advance = now
+        if self._rate_since is None:
+            self._rate_since, self._rate_frames = unit.time, self.frames
+        elif unit.time - self._rate_since >= 3 * fmp4.TIMESCALE:
+            seconds = (unit.time - self._rate_since) / fmp4.TIMESCALE
+            camera.fps = round((self.frames - self._rate_frames) / seconds, 2)
+            self._rate_since, self._rate_frames = unit.time, self.frames
+        wall = camera.clock()
+        camera.last_frame_at = wall
+        if run.done or (run.anchor is not None and self.frames % 25):
+            return  # the anchor is refined until the first segment, once a second or so
+        anchor = wall - timedelta(seconds=out_time)
+        with camera._lock:
+            if run.done == 0 and (run.anchor is None or anchor < run.anchor):
+                if camera._last_end is not None and anchor < camera._last_end:
+                    anchor = camera._last_end
+                run.anchor = anchor
+            if camera.state != "online":
+                camera.state = "online"
+                camera.last_error = None
+
+    def _open(self, rtp_time: int) -> None:
+        assert self.sps is not None and self.pps is not None
+        self._number += 1
+        self._partial = self.camera.partial_dir / f"{self.session}-{self._number:06d}.mp4"
+        self._writer = fmp4.SegmentWriter(self._partial, fmp4.init_segment(self.sps, self.pps))
+        self._segment_t0 = rtp_time
+
+    def _flush(self) -> None:
+        if self._samples and self._writer is not None:
+            self._writer.add(self._samples)
+        self._samples, self._pending = [], 0
+
+    def _close(self) -> None:
+        writer, partial = self._writer, self._partial
+        if writer is None or partial is None:
+            return
+        self._writer = self._partial = None
+        if writer.fragments == 0:
+            writer.abandon()
+            partial.unlink(missing_ok=True)
+            return
+        written = writer.close()
+        assert self._t0 is not None
+        start_t = (self._segment_t0 - self._t0) / fmp4.TIMESCALE
+        self.camera._publish(self.run, partial, start_t,
+                             start_t + writer.decode_time / fmp4.TIMESCALE, written)
+
+    def close(self) -> None:
+        """The end of the session: the held frame gets the usual length, the file closes."""
+        if self._held is not None and self._writer is not None:
+            self._hold(self._held, self._duration)
+            self._held = None
+        try:
+            self._flush()
+        finally:
+            self._close()
 
 
 # --- many cameras -------------------------------------------------------------

@@ -167,7 +167,8 @@ class RecordingService:
                 if camera not in self.cameras:
                     recorder = CameraRecorder(camera, url, self.root, self.sink,
                                               segment_seconds=self.options.segment_seconds,
-                                              **self.options.recorder)
+                                              **{"engine": self.settings.recording_engine,
+                                                 **self.options.recorder})
                     self.cameras[camera] = recorder
                     if not self.disk_full:  # else it starts when space is back
                         recorder.start()
