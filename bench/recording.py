@@ -4,9 +4,10 @@ N simulated cameras (``vigila.sim``: GStreamer's RTSP server replaying a pre-enc
 1080p25 4 Mbit/s H.264 clip on 127.0.0.1) are recorded for M minutes, in the same run and
 from the same streams, by
 
-* Vigila: ``vigila.recording.Recorder`` in a Python process of its own (the supervisor,
-  three threads per camera, plus one ``ffmpeg -c copy -f segment`` child per camera,
-  fragmented MP4, SHA-256, fsync, ``index.jsonl``), and
+* Vigila: ``vigila.recording.Recorder`` in a Python process of its own, with its engine
+  (``--engine``): by default the native one (one thread per camera reading RTSP over TCP
+  and writing fragmented MP4, hashed as written), or one supervised ``ffmpeg -c copy -f
+  segment`` child per camera; SHA-256, fsync and ``index.jsonl`` either way, and
 * the peer: one plain ``ffmpeg -rtsp_transport tcp -i URL -map 0:v:0 -c copy -f segment
   -segment_time S -reset_timestamps 1 -segment_format mp4`` per camera, nothing else.
 
@@ -1050,12 +1051,15 @@ def results_block(results: list[dict[str, Any]], info: dict[str, str], command: 
                     f"{_f(r['memory']['supervisor_pss_mib'], 0)} MiB" for r in results)
     kids = ", ".join(f"{r['cameras']}: {_f(r['cpu']['vigila_ffmpeg_per_stream']['median_pct'])}"
                      for r in results)
+    children = any(r["cpu"]["vigila_ffmpeg_per_stream"]["median_pct"] > 0 for r in results)
+    parts = (f"Vigila's Python supervisor alone (CPU % of one core, PSS), by N: {sup}. "
+             f"Vigila's ffmpeg children alone, CPU %/stream, by N: {kids}." if children else
+             "Vigila recorded every camera in its own process (the native engine): no "
+             "ffmpeg children.")
     text = (f"{title}\n\n"
             f"{r0['minutes']:g} min measured per N, {r0['segment_s']:g} s segments.\n\n"
             f"Command: `{command}`  \n{machine_line(info)}\n\n{table}\n\n"
-            + "\n\n".join(verdicts(results)) + "\n\n"
-            f"Vigila's Python supervisor alone (CPU % of one core, PSS), by N: {sup}. "
-            f"Vigila's ffmpeg children alone, CPU %/stream, by N: {kids}.\n")
+            + "\n\n".join(verdicts(results)) + "\n\n" + parts + "\n")
     for line in warnings(results):
         text += f"\n{line}\n"
     return _block("peer" if peer else "alone", text)
@@ -1064,15 +1068,17 @@ def results_block(results: list[dict[str, Any]], info: dict[str, str], command: 
 INTRO = """\
 N simulated cameras (`vigila.sim`: GStreamer's RTSP server on 127.0.0.1 replaying a
 pre-encoded 1080p25 H.264 clip, 4 Mbit/s, a key frame every 2 s) recorded by Vigila's
-recorder (`Recorder` in a Python process of its own: the supervisor, three threads per
-camera, and one `ffmpeg -c copy -f segment` per camera; fragmented MP4, SHA-256 and fsync of
-each segment, `index.jsonl`) and, in the same run and from the same streams (each mount is
-shared: one pipeline, two clients), by the peer: one plain `ffmpeg -rtsp_transport tcp -i URL
--map 0:v:0 -c copy -f segment -segment_time S -reset_timestamps 1 -segment_format mp4
-OUT/%06d.mp4` per camera, which neither hashes nor fsyncs. Both start staggered (`--stagger`,
-0.05 s by default); the figures are taken after a warm-up (until every camera has a first segment on
-each side). The simulator and the benchmark run on the same machine; `--no-peer` measures
-Vigila alone, for its capacity."""
+recorder (`Recorder` in a Python process of its own; its native engine, the default for
+H.264, reads RTSP over TCP in one thread per camera and writes the fragmented MP4 itself,
+hashing it as written; `--engine ffmpeg` runs one `ffmpeg -c copy -f segment` per camera
+under a supervisor instead; fsync of each segment and `index.jsonl` either way) and, in the
+same run and from the same streams (each mount is shared: one pipeline, two clients), by the
+peer: one plain `ffmpeg -rtsp_transport tcp -i URL -map 0:v:0 -c copy -f segment
+-segment_time S -reset_timestamps 1 -segment_format mp4 OUT/%06d.mp4` per camera, which
+neither hashes nor fsyncs. Both start staggered (`--stagger`, 0.05 s by default); the
+figures are taken after a warm-up (until every camera has a first segment on each side).
+The simulator and the benchmark run on the same machine; `--no-peer` measures Vigila alone,
+for its capacity."""
 
 HOW = """\
 How it is measured: CPU is utime + stime of each process tree from `/proc/<pid>/stat`
@@ -1087,7 +1093,7 @@ missing beyond 1 s per camera, in segments. recorded/wall: frames / 25 fps again
 clock from each camera's first segment to the stop. `sim` is the RTSP server's CPU (% of one
 core), `idle` the machine's (% of all CPUs), `others` CPU used by processes outside the
 benchmark (% of one core; kernel threads and interrupt time are not counted there).
-Sustained: Vigila lost no segment, recorded no gap and restarted no ffmpeg, with 5 % of the
+Sustained: Vigila lost no segment, recorded no gap and restarted no session, with 5 % of the
 machine idle or more; a sweep stops at the first N that is not."""
 
 
