@@ -18,7 +18,7 @@ import pytest
 
 from vigila.recording import JsonlSink, read_jsonl
 from vigila.recording.fmp4 import sps_size
-from vigila.recording.recorder import CameraRecorder, _NativeSegments, _Run
+from vigila.recording.recorder import MAX_FRAMES_TO_KEY, CameraRecorder, _NativeSegments, _Run
 from vigila.recording.rtsp import (
     AccessUnit,
     Depacketiser,
@@ -227,3 +227,49 @@ def test_digest_authentication(digest_camera: _DigestCamera) -> None:
     ha2 = hashlib.md5(f"DESCRIBE:{bare}".encode()).hexdigest()
     assert fields["response"] == hashlib.md5(f"{ha1}:abc123:{ha2}".encode()).hexdigest()
     assert "s:cret" not in header
+
+
+def test_streams_for_ffmpeg_are_declined_up_front() -> None:
+    with pytest.raises(Unsupported, match="TLS"):
+        RtspSession("rtsps://127.0.0.1:322/CAM-1/main")
+
+
+def test_a_stream_without_key_frames_goes_to_ffmpeg(h264: Path, tmp_path: Path) -> None:
+    units = annex_b_units(h264)
+    camera = CameraRecorder("CAM-0001", "rtsp://127.0.0.1:9/CAM-0001/main", tmp_path,
+                            JsonlSink(tmp_path))
+    camera.partial_dir.mkdir(parents=True)
+    muxer = _NativeSegments(camera, _Run("s", None), "s")
+    deltas = [u for u in units if not u.key]
+    with pytest.raises(Unsupported, match="no IDR key frame"):
+        for n in range(MAX_FRAMES_TO_KEY + 1):
+            muxer.add(AccessUnit(n * 3600, deltas[n % len(deltas)].nals, False))
+    assert not list(tmp_path.rglob("*.mp4"))
+
+
+def test_a_new_picture_size_starts_a_new_segment(h264: Path, tmp_path: Path) -> None:
+    small = tmp_path / "small.h264"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x96:rate=25", "-t", "4", "-c:v", "libx264", "-bf", "0",
+                    "-g", "50", "-sc_threshold", "0", "-f", "h264", str(small)],
+                   check=True, timeout=60)
+    first = annex_b_units(h264)[:100]
+    second = [AccessUnit(u.time + 100 * 3600, u.nals, u.key) for u in annex_b_units(small)]
+    root = tmp_path / "rec"
+    camera = CameraRecorder("CAM-0001", "rtsp://127.0.0.1:9/CAM-0001/main", root,
+                            JsonlSink(root), segment_seconds=30)
+    camera.partial_dir.mkdir(parents=True)
+    muxer = _NativeSegments(camera, _Run("s", None), "s")
+    for unit in first + second:
+        muxer.add(unit)
+    muxer.close()
+    index = read_jsonl(root / "index.jsonl")
+    assert [e["duration"] for e in index] == [4.0, 4.0]  # cut well before 30 s
+    sizes = []
+    for entry in index:
+        result = subprocess.run(
+            ["ffprobe", "-v", "error", "-of", "json", "-show_entries", "stream=width,height",
+             str(root / entry["path"])], capture_output=True, text=True, timeout=20, check=True)
+        stream = json.loads(result.stdout)["streams"][0]
+        sizes.append((stream["width"], stream["height"]))
+    assert sizes == [(200, 120), (160, 96)]

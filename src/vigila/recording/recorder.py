@@ -58,6 +58,9 @@ ENGINES = ("auto", "native", "ffmpeg")
 # Native engine: a fragment is written at each key frame, or after this long without one,
 # so a killed recorder loses at most this much of the segment being written.
 FRAGMENT_SECONDS = 2.0
+# Frames without a key frame (with its SPS and PPS) before a camera is handed to ffmpeg: a
+# stream of intra refresh or recovery points has none, and ffmpeg copies it as it comes.
+MAX_FRAMES_TO_KEY = 500
 
 
 # --- validation --------------------------------------------------------------
@@ -718,6 +721,8 @@ class _NativeSegments:
         self._rate_frames = 0
         self._rate_since: int | None = None
         self._bytes = 0
+        self._waited = 0  # frames seen before the first key frame
+        self._params: tuple[bytes | None, bytes | None] = (None, None)  # in the open file
 
     def add(self, unit: AccessUnit) -> None:
         for nal in unit.nals:
@@ -729,7 +734,12 @@ class _NativeSegments:
         held = self._held
         if held is None:
             if not unit.key or self.sps is None or self.pps is None:
-                return  # a segment starts on a key frame whose parameters are known
+                # A segment starts on a key frame whose parameters are known.
+                self._waited += 1
+                if self._waited > MAX_FRAMES_TO_KEY:
+                    raise Unsupported(f"no IDR key frame with its SPS and PPS in "
+                                      f"{MAX_FRAMES_TO_KEY} frames")
+                return
             self._t0 = unit.time
             self._open(unit.time)
             self._held = unit
@@ -746,7 +756,9 @@ class _NativeSegments:
         if unit.key:
             self._flush()
             assert self._writer is not None
-            if self._writer.decode_time >= self._cut * fmp4.TIMESCALE:
+            # A new picture size or coding: the next file gets a header that describes it.
+            if (self._writer.decode_time >= self._cut * fmp4.TIMESCALE
+                    or (self.sps, self.pps) != self._params):
                 self._close()
                 self._open(unit.time)
         elif self._pending >= FRAGMENT_SECONDS * fmp4.TIMESCALE:
@@ -791,9 +803,14 @@ class _NativeSegments:
     def _open(self, rtp_time: int) -> None:
         assert self.sps is not None and self.pps is not None
         self._number += 1
+        try:
+            header = fmp4.init_segment(self.sps, self.pps)
+        except ValueError as exc:
+            raise Unsupported(f"an SPS this recorder cannot read ({exc})") from exc
         self._partial = self.camera.partial_dir / f"{self.session}-{self._number:06d}.mp4"
-        self._writer = fmp4.SegmentWriter(self._partial, fmp4.init_segment(self.sps, self.pps))
+        self._writer = fmp4.SegmentWriter(self._partial, header)
         self._segment_t0 = rtp_time
+        self._params = (self.sps, self.pps)
 
     def _flush(self) -> None:
         if self._samples and self._writer is not None:

@@ -6,10 +6,10 @@ second for a 4 Mbit/s camera. This client reads whatever the socket holds in one
 and splits the frames in Python, so a camera costs a few wake-ups per video frame.
 
 Only what recording needs: DESCRIBE (Basic or Digest authentication), SETUP of the first
-H.264 video track as ``RTP/AVP/TCP`` interleaved, PLAY, a keep-alive, TEARDOWN; RTP
-de-packetisation of single NAL units, STAP-A and FU-A (RFC 6184). A stream this client
-cannot take (another codec, UDP only, B-frames) raises `Unsupported`, and the recorder
-falls back to ffmpeg for that camera.
+H.264 video track as ``RTP/AVP/TCP`` interleaved, PLAY, OPTIONS as a keep-alive, TEARDOWN;
+RTP de-packetisation of single NAL units, STAP-A and FU-A (RFC 6184). A stream this client
+does not take (another codec, TLS, a redirect, UDP only, B-frames) raises `Unsupported`, and
+the recorder hands that camera to ffmpeg.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import hashlib
 import os
 import re
 import socket
-import ssl
 import struct
 import time
 from collections.abc import Iterator
@@ -90,7 +89,9 @@ class RtspSession:
     """One RTSP session: `open()` negotiates, `frames()` yields access units until the end."""
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        self.url, self.host, self.port, self.user, self.password, self.tls = _split_url(url)
+        self.url, self.host, self.port, self.user, self.password, tls = _split_url(url)
+        if tls:
+            raise Unsupported("RTSP over TLS (rtsps)")
         self.timeout = timeout
         self.sock: socket.socket | None = None
         self.info: StreamInfo | None = None
@@ -121,8 +122,6 @@ class RtspSession:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with _closing_on_error(raw):
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            if self.tls:
-                raw = ssl.create_default_context().wrap_socket(raw, server_hostname=self.host)
             self.sock = raw
             described = self._request("DESCRIBE", self.url, {"Accept": "application/sdp"})
             base = (described.headers.get("content-base")
@@ -189,6 +188,8 @@ class RtspSession:
             raise RtspError("stream not found (404)")
         if response.status == 461:
             raise Unsupported("the camera did not accept RTP over TCP (461)")
+        if 300 <= response.status < 400:
+            raise Unsupported(f"a redirect ({response.status})")
         if response.status >= 300:
             raise RtspError(f"{method} refused: {response.status} {response.reason}"[:200])
         return response
@@ -249,7 +250,7 @@ class RtspSession:
         self.sock.settimeout(0)  # read what is there, without waiting for the low-water mark
         try:
             chunk = self.sock.recv(_RECV)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+        except (BlockingIOError, InterruptedError):
             return b""
         except OSError as exc:
             raise RtspError(f"connection lost ({exc.strerror or exc})") from exc
@@ -295,7 +296,7 @@ class RtspSession:
                     self._pos = pos + 4 + length
                     return buf[pos + 1], buf[pos + 4:pos + 4 + length]
             elif avail >= 5 and buf[pos] != 0x24:
-                if not buf.startswith(b"RTSP/", pos):
+                if not 0x41 <= buf[pos] <= 0x5A:  # "RTSP/1.0 ..." or a request ("ANNOUNCE ...")
                     raise RtspError("the camera sent data that is neither RTSP nor RTP")
                 end = buf.find(b"\r\n\r\n", pos)
                 if end >= 0:
@@ -307,6 +308,8 @@ class RtspSession:
                     length = int(headers.get("content-length", "0") or 0)
                     if len(buf) >= end + 4 + length:
                         self._pos = end + 4 + length
+                        if not head[0].startswith("RTSP/"):
+                            continue  # a request from the camera: nothing here needs one
                         match = re.match(r"RTSP/\d\.\d (\d{3}) ?(.*)", head[0])
                         if match is None:
                             raise RtspError(f"bad RTSP status line {head[0][:80]!r}")
@@ -328,8 +331,10 @@ class RtspSession:
         while True:
             item = self._next_item()
             if isinstance(item, _Response):
-                if item.status >= 400:
-                    raise RtspError(f"the camera ended the session ({item.status})")
+                # The answer to a keep-alive. A camera that does not implement the method
+                # says so and goes on streaming; only a lost session ends the stream.
+                if item.status == 454:
+                    raise RtspError("the camera ended the session (454)")
                 continue
             if item[0] == 0:
                 depacketiser.push(item[1])
@@ -342,7 +347,7 @@ class RtspSession:
             if stall is not None and now - last_frame > stall:
                 raise RtspError(f"stalled: no video for {stall:g} s")
             if now >= next_keepalive:
-                self._send("GET_PARAMETER", self.url, {})
+                self._send("OPTIONS", self.url, {})  # every server has it; refreshes the session
                 next_keepalive = time.monotonic() + info.keepalive
 
 
