@@ -18,7 +18,12 @@ import pytest
 
 from vigila.recording import JsonlSink, read_jsonl
 from vigila.recording.fmp4 import sps_size
-from vigila.recording.recorder import MAX_FRAMES_TO_KEY, CameraRecorder, _NativeSegments, _Run
+from vigila.recording.recorder import (
+    MAX_FRAMES_TO_KEY,
+    CameraRecorder,
+    _NativeSegments,
+    _Run,
+)
 from vigila.recording.rtsp import (
     AccessUnit,
     Depacketiser,
