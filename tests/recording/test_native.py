@@ -116,6 +116,14 @@ def annex_b_units(path: Path) -> list[AccessUnit]:
     return units
 
 
+def muxer_for(root: Path, segment_seconds: float = 10.0) -> _NativeSegments:
+    """The native engine's segment writer for one session of a camera recorded into `root`."""
+    camera = CameraRecorder("CAM-0001", "rtsp://127.0.0.1:9/CAM-0001/main", root,
+                            JsonlSink(root), segment_seconds=segment_seconds)
+    camera.partial_dir.mkdir(parents=True)
+    return _NativeSegments(camera, _Run("s", None), "s")
+
+
 @pytest.fixture(scope="module")
 def h264(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """10 s of 25 fps, 200x120 (not a multiple of 16: the SPS crops), a key frame every 2 s."""
@@ -134,10 +142,7 @@ def test_native_segments_are_mp4_that_ffprobe_reads(h264: Path, tmp_path: Path) 
     sps = next(n for n in units[0].nals if n[0] & 0x1F == 7)
     assert sps_size(sps) == (200, 120)
     root = tmp_path / "rec"
-    camera = CameraRecorder("CAM-0001", "rtsp://127.0.0.1:9/CAM-0001/main", root,
-                            JsonlSink(root), segment_seconds=4)
-    camera.partial_dir.mkdir(parents=True)
-    muxer = _NativeSegments(camera, _Run("s", None), "s")
+    muxer = muxer_for(root, segment_seconds=4)
     for unit in units[3:]:  # the first frames come before a key frame: skipped
         muxer.add(unit)
     muxer.close()
@@ -168,10 +173,7 @@ def test_native_segments_are_mp4_that_ffprobe_reads(h264: Path, tmp_path: Path) 
 
 def test_frames_out_of_order_hand_the_camera_to_ffmpeg(h264: Path, tmp_path: Path) -> None:
     units = annex_b_units(h264)
-    camera = CameraRecorder("CAM-0001", "rtsp://127.0.0.1:9/CAM-0001/main", tmp_path,
-                            JsonlSink(tmp_path))
-    camera.partial_dir.mkdir(parents=True)
-    muxer = _NativeSegments(camera, _Run("s", None), "s")
+    muxer = muxer_for(tmp_path)
     muxer.add(units[0])
     muxer.add(AccessUnit(units[2].time, units[2].nals, False))
     with pytest.raises(Unsupported, match="B-frames"):
@@ -241,10 +243,7 @@ def test_streams_for_ffmpeg_are_declined_up_front() -> None:
 
 def test_a_stream_without_key_frames_goes_to_ffmpeg(h264: Path, tmp_path: Path) -> None:
     units = annex_b_units(h264)
-    camera = CameraRecorder("CAM-0001", "rtsp://127.0.0.1:9/CAM-0001/main", tmp_path,
-                            JsonlSink(tmp_path))
-    camera.partial_dir.mkdir(parents=True)
-    muxer = _NativeSegments(camera, _Run("s", None), "s")
+    muxer = muxer_for(tmp_path)
     deltas = [u for u in units if not u.key]
     with pytest.raises(Unsupported, match="no IDR key frame"):
         for n in range(MAX_FRAMES_TO_KEY + 1):
@@ -261,10 +260,7 @@ def test_a_new_picture_size_starts_a_new_segment(h264: Path, tmp_path: Path) -> 
     first = annex_b_units(h264)[:100]
     second = [AccessUnit(u.time + 100 * 3600, u.nals, u.key) for u in annex_b_units(small)]
     root = tmp_path / "rec"
-    camera = CameraRecorder("CAM-0001", "rtsp://127.0.0.1:9/CAM-0001/main", root,
-                            JsonlSink(root), segment_seconds=30)
-    camera.partial_dir.mkdir(parents=True)
-    muxer = _NativeSegments(camera, _Run("s", None), "s")
+    muxer = muxer_for(root, segment_seconds=30)
     for unit in first + second:
         muxer.add(unit)
     muxer.close()

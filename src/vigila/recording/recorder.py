@@ -593,7 +593,12 @@ class CameraRecorder:
         # ffmpeg first flushes what it buffered while probing the stream, faster than real
         # time, so the earliest (now - output time) is the best wall-clock time of stream
         # time 0; it is refined until the first segment is published, then fixed.
-        anchor = self.clock() - timedelta(seconds=out_time)
+        self._online(run, self.clock() - timedelta(seconds=out_time))
+        return True
+
+    def _online(self, run: _Run, anchor: datetime) -> None:
+        """Frames flow: the camera is online, and `anchor` (wall-clock time of stream time 0
+        by the latest frame) refines the run's anchor until its first segment is out."""
         with self._lock:
             if run.done == 0 and (run.anchor is None or anchor < run.anchor):
                 # Never before what is already recorded.
@@ -603,7 +608,6 @@ class CameraRecorder:
             if self.state != "online":
                 self.state = "online"
                 self.last_error = None
-        return True
 
     def _emit_gap(self, end: datetime) -> None:
         """Record the open outage as ending at `end` (caller holds the lock)."""
@@ -720,7 +724,6 @@ class _NativeSegments:
         self._cut = max(0.0, camera.segment_seconds - min(0.5, camera.segment_seconds * 0.05))
         self._rate_frames = 0
         self._rate_since: int | None = None
-        self._bytes = 0
         self._waited = 0  # frames seen before the first key frame
         self._params: tuple[bytes | None, bytes | None] = (None, None)  # in the open file
 
@@ -770,7 +773,6 @@ class _NativeSegments:
         data = fmp4.sample_data(unit.nals)
         self._samples.append(fmp4.Sample(data, duration, unit.key))
         self._pending += duration
-        self._bytes += len(data)
         self.frames += 1
 
     def _seen(self, unit: AccessUnit) -> None:
@@ -790,15 +792,7 @@ class _NativeSegments:
         camera.last_frame_at = wall
         if run.done or (run.anchor is not None and self.frames % 25):
             return  # the anchor is refined until the first segment, once a second or so
-        anchor = wall - timedelta(seconds=out_time)
-        with camera._lock:
-            if run.done == 0 and (run.anchor is None or anchor < run.anchor):
-                if camera._last_end is not None and anchor < camera._last_end:
-                    anchor = camera._last_end
-                run.anchor = anchor
-            if camera.state != "online":
-                camera.state = "online"
-                camera.last_error = None
+        camera._online(run, wall - timedelta(seconds=out_time))
 
     def _open(self, rtp_time: int) -> None:
         assert self.sps is not None and self.pps is not None

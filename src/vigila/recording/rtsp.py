@@ -23,7 +23,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 USER_AGENT = "Vigila"
@@ -65,9 +65,7 @@ class StreamInfo:
     clock_rate: int
     sps: bytes | None = None
     pps: bytes | None = None
-    session: str = ""
     keepalive: float = 30.0
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _split_url(url: str) -> tuple[str, str, int, str | None, str | None, bool]:
@@ -119,29 +117,27 @@ class RtspSession:
             raise RtspError("unknown host") from exc
         except OSError as exc:
             raise RtspError(f"host unreachable ({exc.strerror or exc})") from exc
+        self.sock = raw  # close() closes it, whatever happens below
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with _closing_on_error(raw):
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            self.sock = raw
-            described = self._request("DESCRIBE", self.url, {"Accept": "application/sdp"})
-            base = (described.headers.get("content-base")
-                    or described.headers.get("content-location") or self.url)
-            info = parse_sdp(described.body.decode("utf-8", "replace"), base)
-            setup = self._request("SETUP", info.control,
-                                  {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"})
-            transport = setup.headers.get("transport", "")
-            channel = re.search(r"interleaved=(\d+)", transport)
-            if channel is None or channel.group(1) != "0":
-                raise Unsupported(f"the camera did not accept RTP over TCP ({transport[:80]})")
-            session, _, params = setup.headers.get("session", "").partition(";")
-            self._session = session.strip()
-            timeout = re.search(r"timeout=(\d+)", params)
-            info.session = self._session
-            info.keepalive = max(5.0, int(timeout.group(1)) / 2) if timeout else 30.0
-            self._request("PLAY", self.url if info.control == self.url else base,
-                          {"Range": "npt=0.000-"})
-            self.info = info
-            return info
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        described = self._request("DESCRIBE", self.url, {"Accept": "application/sdp"})
+        base = (described.headers.get("content-base")
+                or described.headers.get("content-location") or self.url)
+        info = parse_sdp(described.body.decode("utf-8", "replace"), base)
+        setup = self._request("SETUP", info.control,
+                              {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"})
+        transport = setup.headers.get("transport", "")
+        channel = re.search(r"interleaved=(\d+)", transport)
+        if channel is None or channel.group(1) != "0":
+            raise Unsupported(f"the camera did not accept RTP over TCP ({transport[:80]})")
+        session, _, params = setup.headers.get("session", "").partition(";")
+        self._session = session.strip()
+        timeout = re.search(r"timeout=(\d+)", params)
+        info.keepalive = max(5.0, int(timeout.group(1)) / 2) if timeout else 30.0
+        self._request("PLAY", self.url if info.control == self.url else base,
+                      {"Range": "npt=0.000-"})
+        self.info = info
+        return info
 
     def interrupt(self) -> None:
         """From another thread: end a read that waits for the camera (frames() then ends)."""
@@ -392,7 +388,7 @@ def parse_sdp(sdp: str, base: str) -> StreamInfo:
               (p.partition("=") for p in fmtp.split(";")) if k.strip()}
     if params.get("packetization-mode", "0") not in ("0", "1"):
         raise Unsupported("interleaved H.264 packetisation (mode 2)")
-    info = StreamInfo(control=control, payload_type=payload, clock_rate=rate, extra=params)
+    info = StreamInfo(control=control, payload_type=payload, clock_rate=rate)
     for item in params.get("sprop-parameter-sets", "").split(","):
         try:
             nal = base64.b64decode(item + "=" * (-len(item) % 4))
@@ -504,15 +500,3 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
 
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-
-class _closing_on_error:
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is not None:
-            self.sock.close()
