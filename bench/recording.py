@@ -11,8 +11,9 @@ from the same streams, by
 * the peer: one plain ``ffmpeg -rtsp_transport tcp -i URL -map 0:v:0 -c copy -f segment
   -segment_time S -reset_timestamps 1 -segment_format mp4`` per camera, nothing else.
 
-Each mount of the simulator is shared (one pipeline per camera whatever the number of
-clients), so both recorders read the very same stream of each camera.
+The simulator runs one replay pipeline for all its cameras and clients, so both recorders
+read the very same stream of each camera, and the simulator's own cost (about 0.1 % of a
+core a client) leaves the cores to the recorders.
 
 Measured, per side: CPU from ``/proc/<pid>/stat`` (utime + stime of the process tree,
 reaped children included) sampled every few seconds over the measurement window, as a
@@ -1072,8 +1073,8 @@ recorder (`Recorder` in a Python process of its own; its native engine, the defa
 H.264, reads RTSP over TCP in one thread per camera and writes the fragmented MP4 itself,
 hashing it as written; `--engine ffmpeg` runs one `ffmpeg -c copy -f segment` per camera
 under a supervisor instead; fsync of each segment and `index.jsonl` either way) and, in the
-same run and from the same streams (each mount is shared: one pipeline, two clients), by the
-peer: one plain `ffmpeg -rtsp_transport tcp -i URL -map 0:v:0 -c copy -f segment
+same run and from the same streams (the simulator runs one replay for every camera and
+client), by the peer: one plain `ffmpeg -rtsp_transport tcp -i URL -map 0:v:0 -c copy -f segment
 -segment_time S -reset_timestamps 1 -segment_format mp4 OUT/%06d.mp4` per camera, which
 neither hashes nor fsyncs. Both start staggered (`--stagger`, 0.05 s by default); the
 figures are taken after a warm-up (until every camera has a first segment on each side).

@@ -127,18 +127,26 @@ def test_reading_past_the_loop_keeps_timestamps_running(
 
 def test_drop_cuts_clients_off_and_restore_brings_the_camera_back(
         sim: CameraSimulator, tmp_path: Path) -> None:
-    out = tmp_path / "before.ts"
+    out, beside = tmp_path / "before.ts", tmp_path / "beside.ts"
     proc = reader(sim.url("CAM-0002"), out, 60)
+    # A client of another camera, on the same replay, reads through the drop.
+    other = reader(sim.url("CAM-0001"), beside, 8)
     try:
         wait_for_data(out, proc)
+        wait_for_data(beside, other)
         dropped_at = time.monotonic()
         sim.drop("CAM-0002")
         proc.wait(timeout=5)  # the reader ends within seconds, not at its 60 s
         print(f"\nreader ended {time.monotonic() - dropped_at:.2f} s after the drop")
+        _, errors = other.communicate(timeout=25)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for running in (proc, other):
+            if running.poll() is None:
+                running.kill()
+                running.wait()
+    assert other.returncode == 0 and errors == "", errors
+    pts = packet_pts(beside)
+    assert 7 <= pts[-1] - pts[0] <= 9 and max(b - a for a, b in itertools.pairwise(pts)) < 0.5
     assert sim.states() == {"CAM-0001": "up", "CAM-0002": "down", "CAM-0003": "up"}
     refused = subprocess.run(
         ["ffprobe", "-v", "error", "-rtsp_transport", "tcp", sim.url("CAM-0002")],
@@ -179,7 +187,7 @@ def test_missing_gstreamer_is_named(cache_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_replay_costs_about_one_percent_of_a_core_per_stream(
+def test_one_replay_serves_every_stream_for_a_fraction_of_a_percent(
         cache_dir: Path, tmp_path: Path) -> None:
     count, window = 10, 10.0
     with CameraSimulator(camera_ids(count), cache_dir=cache_dir, sub_streams=False) as many:
@@ -207,7 +215,9 @@ def test_replay_costs_about_one_percent_of_a_core_per_stream(
     per_stream = 100 * used / elapsed / count
     print(f"\nRTSP server CPU: {100 * used / elapsed:.1f} % of a core for {count} streams, "
           f"{per_stream:.2f} % per stream")
-    assert per_stream < 10, f"{per_stream:.1f} % of a core per stream: transcoding?"
+    # A pipeline per camera cost 0.6-1.1 % a stream on this kind of machine,
+    # transcoding some 40 %; the one shared replay about 0.1 % a client.
+    assert per_stream < 0.5, f"{per_stream:.2f} % of a core per stream: a pipeline each?"
 
 
 def test_cli(cache_dir: Path) -> None:

@@ -5,8 +5,8 @@ time code burned in, encoded the way a city camera streams: H.264 High, no
 B-frames, a key frame every 2 s, about 4 Mbit/s at 1080p25 for the main
 stream, 640x360 for the sub stream.  The file is raw Annex-B H.264, which the
 RTSP server (``rtsp_server.py``) splits into frames and replays without
-decoding.  Encoding is done here once; replaying costs ~1 % of a core per
-stream where live encoding would cost ~40 %.
+decoding.  Encoding is done here once; replaying costs well under 1 % of a
+core per stream where live encoding would cost ~40 %.
 
 The file name carries a digest of the recipe, so a changed recipe makes a
 new clip instead of reusing a stale one; files are written under a

@@ -10,12 +10,15 @@ file imports nothing from vigila: stdlib and ``gi`` only.  The venv side
         [--address 127.0.0.1] [--port 0] CAM-0001 CAM-0002 ...
 
 Each camera is a mount ``/<camera-id>/main`` (and ``/<camera-id>/sub`` when a
-sub clip is given).  Every mount has one shared pipeline, however many
-clients it has, that pushes the clip's access units into an ``appsrc`` again
-and again with fresh, continuous timestamps, then packetises them
-(``rtph264pay``): nothing is decoded or encoded, so a stream costs about 1 %
-of a core.  The clip is split into access units once, by GStreamer's own
-parser, and shared by every camera.
+sub clip is given).  Every clip has one pipeline, shared by the mounts of all
+cameras and all their clients, that pushes the clip's access units into an
+``appsrc`` again and again with fresh, continuous timestamps, then packetises
+them (``rtph264pay``): nothing is decoded or encoded.  A pipeline of its own
+for each camera cost 0.6-1.1 % of a core per stream on a 2-core EPYC, most of
+it in the pipeline, not in the sending; one for all costs about 0.1 % a
+client, so the simulator leaves the cores to what is under test.  A client
+joins the replay where it is, as with a real camera that was already running,
+and waits for the next key frame (one every 2 s in the default clip).
 
 Control: one JSON object per line on stdin, one JSON line back on stdout.
 
@@ -26,7 +29,8 @@ Control: one JSON object per line on stdin, one JSON line back on stdout.
 
 ``drop`` unmounts the camera's streams (new clients get 404 Not Found) and
 closes the connection of every client playing them; ``restore`` mounts them
-again.  When serving, the first stdout line is
+again.  The other cameras go on unharmed: their clients keep the replay.
+When serving, the first stdout line is
 ``{"ready": true, "address": ..., "port": ..., "cameras": [...], "paths": [...]}``.
 SIGTERM, SIGINT or the end of stdin (the parent went away) stop the server.
 """
@@ -163,16 +167,31 @@ class ClipReplay:
         appsrc.emit("push-buffer", buf)
 
 
-def replay_factory(
-    clip: Clip, medias: set[GstRtspServer.RTSPMedia]
-) -> GstRtspServer.RTSPMediaFactory:
-    """A mount's factory; the medias it makes are kept in `medias` while prepared."""
-    factory = GstRtspServer.RTSPMediaFactory()
+class SharedFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc, unused-ignore]
+    """A factory mounted at many paths that makes one media for all of them.
+
+    The server keys its cache of shared medias by the factory's `gen_key`,
+    which by default is the request's path: one key for every path means
+    one pipeline for every camera serving this clip.
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    def do_gen_key(self, _url: Any) -> str:
+        return self.key
+
+
+def replay_factory(clip: Clip, medias: set[GstRtspServer.RTSPMedia]) -> SharedFactory:
+    """The factory of every mount of `clip`; its media is kept in `medias` while prepared."""
+    factory = SharedFactory(clip.path)
     factory.set_launch(
         "( appsrc name=src is-live=true format=time stream-type=stream max-buffers=2 "
         "! rtph264pay name=pay0 pt=96 config-interval=-1 aggregate-mode=zero-latency )"
     )
-    factory.set_shared(True)  # one pipeline per mount whatever the number of clients
+    # One pipeline whatever the number of clients; it stops with its last client.
+    factory.set_shared(True)
 
     def on_media_configure(
         _factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia
@@ -192,7 +211,6 @@ def replay_factory(
 class Camera:
     camera_id: str
     factories: dict[str, GstRtspServer.RTSPMediaFactory] = field(default_factory=dict)
-    medias: set[GstRtspServer.RTSPMedia] = field(default_factory=set)  # prepared ones
     up: bool = True
 
     def paths(self) -> list[str]:
@@ -220,12 +238,15 @@ class SimServer:
         self.server.set_address(args.address)
         self.server.set_service(str(args.port))
         self.mounts = self.server.get_mount_points()
+        self.medias: set[GstRtspServer.RTSPMedia] = set()  # the prepared replays
+        main = replay_factory(self.main_clip, self.medias)
+        sub = replay_factory(self.sub_clip, self.medias) if self.sub_clip is not None else None
         self.cameras: dict[str, Camera] = {}
         for camera_id in args.cameras:
             camera = Camera(camera_id)
-            camera.factories["main"] = replay_factory(self.main_clip, camera.medias)
-            if self.sub_clip is not None:
-                camera.factories["sub"] = replay_factory(self.sub_clip, camera.medias)
+            camera.factories["main"] = main
+            if sub is not None:
+                camera.factories["sub"] = sub
             camera.factories["audio"] = audio_factory()
             self.cameras[camera_id] = camera
             self.mount(camera)
@@ -255,15 +276,12 @@ class SimServer:
                         matches, matched = media.matches(path)
                         if matches and matched == len(path):
                             # Closing the connection tears its sessions down;
-                            # the shared media goes with its last client.
+                            # the replay, which other cameras share, stops
+                            # only with its last client.
                             return GstRtspServer.RTSPFilterResult.REMOVE
             return GstRtspServer.RTSPFilterResult.KEEP
 
         self.server.client_filter(client_plays_camera)
-        # Closing the clients lets the shared media go on its own; unpreparing
-        # it here stops the replay now and makes a restore start afresh.
-        for media in list(camera.medias):
-            media.unprepare()
 
     # --- control -------------------------------------------------------------
 
@@ -313,9 +331,8 @@ class SimServer:
     def stop(self, why: str) -> bool:
         sys.stderr.write(f"rtsp_server: stopping ({why})\n")
         self.server.client_filter(lambda _s, _c: GstRtspServer.RTSPFilterResult.REMOVE)
-        for camera in self.cameras.values():
-            for media in list(camera.medias):
-                media.unprepare()
+        for media in list(self.medias):
+            media.unprepare()
         self.loop.quit()
         return False
 
