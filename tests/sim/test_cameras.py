@@ -136,6 +136,7 @@ def test_drop_cuts_clients_off_and_restore_brings_the_camera_back(
         wait_for_data(beside, other)
         dropped_at = time.monotonic()
         sim.drop("CAM-0002")
+        assert other.poll() is None  # still reading
         proc.wait(timeout=5)  # the reader ends within seconds, not at its 60 s
         print(f"\nreader ended {time.monotonic() - dropped_at:.2f} s after the drop")
         _, errors = other.communicate(timeout=25)
@@ -146,7 +147,8 @@ def test_drop_cuts_clients_off_and_restore_brings_the_camera_back(
                 running.wait()
     assert other.returncode == 0 and errors == "", errors
     pts = packet_pts(beside)
-    assert 7 <= pts[-1] - pts[0] <= 9 and max(b - a for a, b in itertools.pairwise(pts)) < 0.5
+    # -t counts from the first packet, the copy from the first key frame: 6-8 s.
+    assert 5.5 <= pts[-1] - pts[0] <= 8.5 and max(b - a for a, b in itertools.pairwise(pts)) < 0.1
     assert sim.states() == {"CAM-0001": "up", "CAM-0002": "down", "CAM-0003": "up"}
     refused = subprocess.run(
         ["ffprobe", "-v", "error", "-rtsp_transport", "tcp", sim.url("CAM-0002")],

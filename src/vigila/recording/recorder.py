@@ -630,7 +630,16 @@ class CameraRecorder:
             self.last_error = f"unexpected segment name {name[:100]!r}"
             return
         run.listed_end = end_t
-        self._publish(run, self.partial_dir / name, start_t, end_t)
+        path = self.partial_dir / name
+        if run.done == 0:
+            # ffmpeg lists a run's first segment from the stream's first packet, but a
+            # stream joined between key frames (most cameras keep their encoder running)
+            # is written from the first key frame on: the file starts later, by up to a
+            # GOP. One probe per run gives the time it really holds.
+            held = probe_duration(path) if path.is_file() else None
+            if held and held < end_t - start_t - 0.05:
+                start_t = end_t - held
+        self._publish(run, path, start_t, end_t)
 
     def _recover_leftovers(self) -> None:
         """Index the segments a crashed recorder left in .partial, timed by their mtime."""
