@@ -75,3 +75,16 @@ def test_tattile_message(world: World) -> None:
     broken = body.replace(b"<DATE>2026-07-14</DATE>", b"<DATE>14/07/2026</DATE>")
     r = push(world, "tattile", broken, "application/xml")
     assert r.status_code == 422 and "DATE" in r.json()["detail"], r.text
+
+
+def test_a_bad_transit_among_several_costs_only_itself(world: World) -> None:
+    one = (SAMPLES / "tattile_transit.xml").read_bytes().split(b"?>", 1)[1].strip()
+    other = one.replace(b"<TRANSIT_ID>48213</TRANSIT_ID>", b"<TRANSIT_ID>48214</TRANSIT_ID>")
+    bad = other.replace(b"<DATE>2026-07-14</DATE>", b"<DATE>14/07/2026</DATE>")
+    r = push(world, "tattile", b"<TRANSITS>" + one + bad + b"</TRANSITS>", "application/xml")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["stored"], body["rejected"]) == (1, 1)
+    [fault] = [x for x in body["results"] if x["status"] == "rejected"]
+    assert fault["index"] == 1 and fault["errors"][0]["field"] == "TRANSIT[1].DATE"
+    assert [t["plate"] for t in stored(world)] == ["EZ482KL"]

@@ -92,9 +92,13 @@ def test_several_transits_and_unread_plates() -> None:
         + MINIMAL.replace(b"FA001AA", b"FB002BB").replace(b">7<", b">9<")
         + b"</TRANSITS>"
     )
-    assert [read.plate for read in parse_tattile(body)] == ["FA001AA", "FB002BB"]
+    assert [r.plate for r in parse_tattile(body) if isinstance(r, RawRead)] == [
+        "FA001AA", "FB002BB"]
+    # One transit at fault in several: it comes back as its error, in its place.
     broken = body.replace(b"<DATE>2026-01-15</DATE>", b"", 1)
-    assert refused(broken).errors[0].field == "TRANSIT[0].DATE"
+    fault, *rest = parse_tattile(broken)
+    assert isinstance(fault, InvalidInput) and fault.errors[0].field == "TRANSIT[0].DATE"
+    assert [r.plate for r in rest if isinstance(r, RawRead)] == ["FB002BB"]
 
 
 def test_plate_with_country_suffix_and_device_name() -> None:

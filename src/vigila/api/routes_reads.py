@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -145,7 +146,8 @@ async def post_tattile(device_id: DeviceId, request: Request,
     return await run_in_threadpool(_vendor, ingest, reads, device_id)
 
 
-def _vendor(ingest: Ingest, reads: list[RawRead], device_id: str) -> IngestReport:
+def _vendor(ingest: Ingest, reads: Sequence[RawRead | InvalidInput], device_id: str
+            ) -> IngestReport:
     report = ingest.ingest(list(reads), device_id=device_id)
     if reads and report.rejected == len(reads):  # nothing stored: say why, as an error
         errors = [FieldError(e["field"], e["message"])

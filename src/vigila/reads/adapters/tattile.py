@@ -91,8 +91,13 @@ EXTRA_FIELDS = (
 )
 
 
-def parse_tattile(body: bytes) -> list[RawRead]:
-    """The reads in one Tattile XML message; transits with no plate read are left out."""
+def parse_tattile(body: bytes) -> list[RawRead | InvalidInput]:
+    """The reads in one Tattile XML message; transits with no plate read are left out.
+
+    A message of one transit at fault is refused whole (InvalidInput raised). In a
+    message of several (a unit sending what it buffered while offline), a transit at
+    fault comes back as its InvalidInput, in its place, so that the others are stored.
+    """
     check_body_size(body)
     root = parse_xml(body, "body")
     names = {name.casefold() for name in TRANSIT_NAMES}
@@ -101,10 +106,16 @@ def parse_tattile(body: bytes) -> list[RawRead]:
         transits = [root]
     if len(transits) > MAX_TRANSITS:
         raise InvalidInput.on("body", f"more than {MAX_TRANSITS} transits in one message")
-    reads: list[RawRead] = []
+    reads: list[RawRead | InvalidInput] = []
     for number, transit in enumerate(transits):
-        prefix = f"TRANSIT[{number}]." if len(transits) > 1 else ""
-        read = _transit(transit, prefix)
+        if len(transits) == 1:
+            read = _transit(transit, "")
+        else:
+            try:
+                read = _transit(transit, f"TRANSIT[{number}].")
+            except InvalidInput as exc:
+                reads.append(exc)
+                continue
         if read is not None:
             reads.append(read)
     return reads
