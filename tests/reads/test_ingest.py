@@ -204,6 +204,17 @@ def test_a_broken_picture_costs_the_picture_not_the_read(world: World) -> None:
         world.settings.read_images_root.rglob("*.*"))
 
 
+def test_a_100_mb_picture_is_refused_whole_with_a_clear_error(world: World) -> None:
+    # Past the server's body limit (20 MiB by default) nothing is parsed: one clear 413.
+    huge = b"\xff\xd8\xff" + bytes(100 * 1024 * 1024)
+    r = world.client.post("/api/reads", headers=world.headers("reader"),
+                          data={"read": json.dumps(read(event_id="mp-huge"))},
+                          files={"plate_image": ("crop.jpg", huge, "image/jpeg")})
+    assert r.status_code == 413, r.text
+    assert r.json()["field"] == "body" and "exceeds" in r.json()["detail"]
+    assert rows(world, transits) == []
+
+
 def test_multipart_read_with_its_pictures(world: World) -> None:
     crop = jpeg()
     r = world.client.post("/api/reads", headers=world.headers("reader"),
