@@ -6,6 +6,7 @@ which segment goes, which stays, what the audit trail says.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from vigila.core import Conflict, Forbidden, InvalidInput, NotFound
 from vigila.recording import (
     HoldIn,
     HoldRelease,
+    RecordingService,
     RetentionIn,
     Segment,
+    ServiceOptions,
     create_hold,
     enforce_disk,
     list_holds,
@@ -119,6 +122,28 @@ def test_purge_deletes_exactly_the_expired_unheld_segments(world: World, tmp_pat
         release_hold(conn, supervisor(), held_id, HoldRelease(reason="procedimento archiviato"))
     assert purge_expired(db, root, default_days=7, now=NOW).deleted == {"CAM-A1": 4}
     assert on_disk(root) == indexed(db)
+
+
+def test_the_recording_service_purges_on_its_own(world: World) -> None:
+    """No one calls purge: the service's maintenance loop does, again and again."""
+    root, db = world.settings.recordings_root, world.db
+    options = ServiceOptions(tick_seconds=0.1, purge_every_seconds=0.5, streams={})
+    with RecordingService(db, world.settings, options=options) as service:
+        deadline = time.monotonic() + 10
+        while service.last_purge is None:  # its first pass, on an empty index
+            assert time.monotonic() < deadline, "the service never purged"
+            time.sleep(0.05)
+        # Laid after that pass: only a later, periodic one can take them.
+        now = datetime.now(UTC)
+        old = lay(db, root, "CAM-A1", now - timedelta(days=9), 3)
+        fresh = lay(db, root, "CAM-A1", now - timedelta(days=1), 2)
+        while indexed(db) != {s.path for s in fresh}:
+            assert time.monotonic() < deadline, f"still indexed: {indexed(db)}"
+            time.sleep(0.05)
+    assert on_disk(root) == {s.path for s in fresh}
+    [entry] = audit_entries(db, "recording.purge")
+    assert (entry["actor"], entry["resource"]) == ("system:retention", "camera:CAM-A1")
+    assert entry["detail"]["segments"] == len(old)
 
 
 def test_a_segment_straddling_the_cutoff_stays(world: World, tmp_path: Path) -> None:
