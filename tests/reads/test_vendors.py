@@ -44,6 +44,19 @@ def test_hikvision_multipart_push(world: World) -> None:
     assert again.json()["duplicates"] == 1 and len(stored(world)) == 1
 
 
+def test_a_picture_over_the_limit_costs_the_picture_not_the_read(world: World) -> None:
+    body = (SAMPLES / "hikvision_anpr_multipart.bin").read_bytes()
+    scene = (SAMPLES / "hik_scene.jpg").read_bytes()
+    assert body.count(scene) == 1
+    huge = scene + bytes(world.settings.reads_max_image_bytes)
+    r = push(world, "hikvision", body.replace(scene, huge),
+             "multipart/form-data; boundary=boundary")
+    assert r.status_code == 200 and r.json()["stored"] == 1, r.text
+    assert "context_image_refused" in r.json()["results"][0]["flags"]
+    [t] = stored(world)
+    assert t["plate"] == "GF123XZ" and t["plate_image"] and t["context_image"] is None
+
+
 def test_hikvision_heartbeat_and_faults(world: World) -> None:
     beat = (SAMPLES / "hikvision_heartbeat.xml").read_bytes()
     r = push(world, "hikvision", beat, "application/xml")

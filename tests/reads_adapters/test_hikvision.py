@@ -11,7 +11,7 @@ import pytest
 
 from vigila.core import InvalidInput, UnsupportedMediaType, VigilaError
 from vigila.reads.adapters import parse_hikvision
-from vigila.reads.adapters._common import MAX_BODY_BYTES, MAX_PICTURE_BYTES
+from vigila.reads.adapters._common import MAX_BODY_BYTES
 from vigila.reads.adapters.hikvision import split_multipart
 from vigila.reads.raw import RawImage, RawRead
 
@@ -326,11 +326,13 @@ def test_bad_confidence_lane_and_device() -> None:
     assert refused(anonymous, "text/xml").errors[0].field == "ipAddress"
 
 
-def test_picture_too_large() -> None:
-    huge = b"\xff\xd8\xff" + bytes(MAX_PICTURE_BYTES)
-    error = refused(anpr_form(scene=huge))
-    assert error.errors[0].field == "detectionPicture.jpg"
-    assert "limit" in error.errors[0].message
+def test_a_picture_too_large_is_left_to_the_ingest() -> None:
+    # The ingest flags it and keeps the read (tests/reads/test_vendors.py): a picture over
+    # the limit must not cost the plate, and with it a hotlist alarm.
+    huge = b"\xff\xd8\xff" + bytes(6 * 1024 * 1024)
+    [read] = parse_hikvision(anpr_form(scene=huge), MULTIPART)
+    assert read.plate and [len(i.data) for i in read.images if i.kind == "context"] == [
+        len(huge)]
 
 
 def test_body_too_large() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from vigila.core import InvalidInput, VigilaError
 from vigila.reads.adapters import parse_tattile
-from vigila.reads.adapters._common import MAX_BODY_BYTES, MAX_PICTURE_BYTES
+from vigila.reads.adapters._common import MAX_BODY_BYTES
 from vigila.reads.raw import RawImage, RawRead
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -197,12 +197,13 @@ def test_bad_base64() -> None:
     assert "base64" in error.errors[0].message
 
 
-def test_picture_too_large() -> None:
-    huge = base64.b64encode(b"\xff\xd8\xff" + bytes(MAX_PICTURE_BYTES))
-    body = MINIMAL.replace(b"</TRANSIT>", b"<IMAGE_OCR>" + huge + b"</IMAGE_OCR></TRANSIT>")
-    error = refused(body)
-    assert error.errors[0].field == "IMAGE_OCR"
-    assert "limit" in error.errors[0].message
+def test_a_picture_too_large_is_left_to_the_ingest() -> None:
+    # The ingest flags it and keeps the read, as on the generic endpoint.
+    huge = b"\xff\xd8\xff" + bytes(6 * 1024 * 1024)
+    body = MINIMAL.replace(
+        b"</TRANSIT>", b"<IMAGE_OCR>" + base64.b64encode(huge) + b"</IMAGE_OCR></TRANSIT>")
+    [read] = parse_tattile(body)
+    assert isinstance(read, RawRead) and read.images == [RawImage("plate", huge, None)]
 
 
 def test_body_too_large() -> None:

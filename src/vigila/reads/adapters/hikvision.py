@@ -67,7 +67,6 @@ from vigila.reads.adapters._common import (
     local,
     parse_xml,
     percent,
-    picture_size,
     text,
 )
 from vigila.reads.raw import RawImage, RawRead
@@ -355,7 +354,7 @@ def _images(anpr: ET.Element, pictures: list[Part]) -> tuple[list[RawImage], int
         if not part.data:
             empty.append(part.label)
             continue
-        data = picture_size(part.data, part.label)
+        data = part.data  # over the ingest's limit: flagged there, the read kept
         picture_type = next(
             (
                 declared[key.casefold()]
