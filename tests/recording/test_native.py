@@ -171,6 +171,35 @@ def test_native_segments_are_mp4_that_ffprobe_reads(h264: Path, tmp_path: Path) 
     assert starts[0] <= datetime.now(UTC)
 
 
+def test_key_frame_jitter_cuts_early_within_the_tolerance_and_never_mid_gop(
+        h264: Path, tmp_path: Path) -> None:
+    # The clip's five GOPs of 50 frames retimed to last 2.0, 1.85, 2.0, 2.1 and 1.9 s: key
+    # frames at 0, 2.0, 3.85, 5.85 and 7.95 s, as a camera whose encoder drifts sends them.
+    units, gops, t = annex_b_units(h264), [2.0, 1.85, 2.0, 2.1, 1.9], 0
+    retimed = []
+    for n, unit in enumerate(units):
+        retimed.append(AccessUnit(t, unit.nals, unit.key))
+        t += round(gops[n // 50] * 90_000 / 50)
+    root = tmp_path / "rec"
+    muxer = muxer_for(root, segment_seconds=4)  # cuts at a key frame from 3.8 s on
+    for unit in retimed:
+        muxer.add(unit)
+    muxer.close()
+    index = read_jsonl(root / "index.jsonl")
+    # 3.85 s: the key frame 0.15 s early still cuts; 4.1 s: the next one came late, and
+    # the segment waits for it rather than cutting between key frames; 1.9 s: the tail.
+    assert [e["duration"] for e in index] == [3.85, 4.1, 1.9]
+    frames = []
+    for entry in index:
+        result = subprocess.run(
+            ["ffprobe", "-v", "error", "-of", "csv=p=0", "-count_frames", "-show_entries",
+             "stream=nb_read_frames", str(root / entry["path"])],
+            capture_output=True, text=True, timeout=20, check=True)
+        assert not result.stderr.strip(), result.stderr  # every frame decodes
+        frames.append(int(result.stdout))
+    assert frames == [100, 100, 50]  # whole GOPs in each
+
+
 def test_frames_out_of_order_hand_the_camera_to_ffmpeg(h264: Path, tmp_path: Path) -> None:
     units = annex_b_units(h264)
     muxer = muxer_for(tmp_path)
