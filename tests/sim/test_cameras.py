@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -22,6 +23,9 @@ from vigila.core import InvalidInput, NotFound
 from vigila.sim import clip
 from vigila.sim.cameras import CameraSimulator, SimulatorError, camera_ids
 from vigila.sim.cli import sim_app
+from vigila.vision.anpr.detect import find_text
+from vigila.vision.anpr.models import pp_ocr
+from vigila.vision.anpr.recognise import PlateCharacters, crop_line, read_lines
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -97,6 +101,26 @@ def test_clip_is_cached_and_well_formed(cache_dir: Path) -> None:
     assert isinstance(frames, list) and len(frames) == clip.MAIN.seconds * clip.MAIN.fps
     keys = [i for i, f in enumerate(frames) if f["flags"].startswith("K")]
     assert keys == list(range(0, len(frames), clip.MAIN.fps * clip.MAIN.gop_seconds))
+
+
+def test_the_time_code_is_burned_in(cache_dir: Path) -> None:
+    """Read back by the project's own OCR models: frame 37 at 25 fps is 00:00:01:12."""
+    main = clip.ensure_clip(cache_dir, clip.MAIN)
+    detector, recogniser = pp_ocr(1)
+    chars = PlateCharacters(recogniser.charset)
+    read = []
+    for frame in (0, 37, 299):
+        raw = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(main), "-vf", f"select=eq(n\\,{frame})",
+             "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "bgr24", "-"],
+            capture_output=True, check=True, timeout=60).stdout
+        image = np.frombuffer(raw, np.uint8).reshape(clip.MAIN.height, clip.MAIN.width, 3)
+        corner = np.ascontiguousarray(image[-200:, :700])  # bottom left, where it is drawn
+        lines = [b for b in find_text(detector, corner, 700) if b.height > 30]
+        readings = read_lines(recogniser, chars, [crop_line(corner, b) for b in lines])
+        read.append({r.text for r in readings})  # the plate alphabet: colons read as gaps
+    assert ["00000000" in read[0], "00000112" in read[1], "00001124" in read[2]] == [
+        True, True, True], read
 
 
 def test_streams_are_1080p25_h264_and_sub_360p(sim: CameraSimulator) -> None:
