@@ -354,7 +354,6 @@ def _images(anpr: ET.Element, pictures: list[Part]) -> tuple[list[RawImage], int
         if not part.data:
             empty.append(part.label)
             continue
-        data = part.data  # over the ingest's limit: flagged there, the read kept
         picture_type = next(
             (
                 declared[key.casefold()]
@@ -367,7 +366,8 @@ def _images(anpr: ET.Element, pictures: list[Part]) -> tuple[list[RawImage], int
             is_plate = picture_type.casefold() in PLATE_PICTURE_TYPES
         else:
             is_plate = "plate" in part.label.casefold()
-        image = RawImage("plate" if is_plate else "context", data, part.content_type)
+        # Any size: one over the ingest's limit is flagged there and the read kept.
+        image = RawImage("plate" if is_plate else "context", part.data, part.content_type)
         (plates if is_plate else scenes).append(image)
     ordered = plates + scenes
     return ordered[:MAX_PICTURES], max(0, len(ordered) - MAX_PICTURES), empty

@@ -94,9 +94,9 @@ EXTRA_FIELDS = (
 def parse_tattile(body: bytes) -> list[RawRead | InvalidInput]:
     """The reads in one Tattile XML message; transits with no plate read are left out.
 
-    A message of one transit at fault is refused whole (InvalidInput raised). In a
-    message of several (a unit sending what it buffered while offline), a transit at
-    fault comes back as its InvalidInput, in its place, so that the others are stored.
+    A transit at fault comes back as its InvalidInput, in its place, so that the others
+    of a message (a unit sending what it buffered while offline) are stored; the ingest
+    reports it. A fault of the message itself (not XML, too large) is raised.
     """
     check_body_size(body)
     root = parse_xml(body, "body")
@@ -108,14 +108,11 @@ def parse_tattile(body: bytes) -> list[RawRead | InvalidInput]:
         raise InvalidInput.on("body", f"more than {MAX_TRANSITS} transits in one message")
     reads: list[RawRead | InvalidInput] = []
     for number, transit in enumerate(transits):
-        if len(transits) == 1:
-            read = _transit(transit, "")
-        else:
-            try:
-                read = _transit(transit, f"TRANSIT[{number}].")
-            except InvalidInput as exc:
-                reads.append(exc)
-                continue
+        try:
+            read = _transit(transit, f"TRANSIT[{number}]." if len(transits) > 1 else "")
+        except InvalidInput as exc:
+            reads.append(exc)
+            continue
         if read is not None:
             reads.append(read)
     return reads
